@@ -1,0 +1,61 @@
+# The single entry point: `make run` and `make test` are all a new machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install protos lint test test-db bench run up down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing shopmesh and its tools into $(VENV)..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip \
+		> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+		>> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# generated/ (messages, stubs, .pyi, Envoy's descriptor set) from protos/.
+PROTO_SOURCES := $(shell find protos third_party -name '*.proto')
+DESCRIPTOR_SET := generated/shopmesh.binpb
+
+$(DESCRIPTOR_SET): $(PROTO_SOURCES) | $(STAMP)
+	$(BIN)/python tools/gen_protos.py
+
+protos: $(STAMP)
+	$(BIN)/python tools/gen_protos.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/buf lint
+	@if git rev-parse --verify --quiet main >/dev/null; then \
+		echo "buf breaking --against main"; \
+		PATH=$(abspath $(BIN)):$$PATH $(BIN)/buf breaking --against '.git#branch=main'; \
+	else echo "buf breaking: no main branch to compare against"; fi
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+# The database-facing tests alone (CI runs them again against DATABASE_URL).
+test-db: $(STAMP)
+	$(BIN)/pytest -m database
+
+# Latency from CreateOrder to its shipment and confirmation (own mesh, loopback).
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/flow_latency.py
+
+run: $(STAMP) $(DESCRIPTOR_SET)
+	$(BIN)/shopmesh run
+
+up: $(STAMP) $(DESCRIPTOR_SET)
+	$(BIN)/shopmesh up
+
+down: $(STAMP)
+	$(BIN)/shopmesh down
+
+clean:
+	rm -rf .shopmesh

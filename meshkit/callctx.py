@@ -1,0 +1,45 @@
+"""What follows a call from service to service: its request id and deadline.
+
+The server interceptor binds both for the duration of an incoming call; the
+client interceptor reads them to stamp outgoing calls.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+REQUEST_ID_KEY = "x-request-id"
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# time.monotonic() at which the incoming call's deadline passes.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_id() -> str:
+    return _request_id.get()
+
+
+def remaining() -> float | None:
+    """Seconds left before the incoming call's deadline, if it has one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@contextmanager
+def bound(request_id: str, time_remaining: float | None) -> Iterator[None]:
+    deadline = None if time_remaining is None else time.monotonic() + time_remaining
+    id_token = _request_id.set(request_id)
+    deadline_token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(deadline_token)
+        _request_id.reset(id_token)

@@ -1,0 +1,111 @@
+"""Errors a client may see, free of any transport.
+
+Domain and handler code raises `AppError`; the server interceptor turns it
+into a gRPC status carrying a `google.rpc.ErrorInfo` (and, for bad input, a
+`google.rpc.BadRequest`). Every `reason` is catalogued in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DOMAIN = "shopmesh.dev"
+
+
+class Kind(enum.Enum):
+    """The gRPC status code an error maps to, named as gRPC names it."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    ABORTED = "ABORTED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+@dataclass
+class AppError(Exception):
+    kind: Kind
+    reason: str
+    message: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    violations: tuple[FieldViolation, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+
+def not_found(reason: str, message: str, **metadata: object) -> AppError:
+    return AppError(Kind.NOT_FOUND, reason, message, _strings(metadata))
+
+
+def failed_precondition(reason: str, message: str, **metadata: object) -> AppError:
+    return AppError(Kind.FAILED_PRECONDITION, reason, message, _strings(metadata))
+
+
+def aborted(reason: str, message: str, **metadata: object) -> AppError:
+    return AppError(Kind.ABORTED, reason, message, _strings(metadata))
+
+
+def unavailable(reason: str, message: str, **metadata: object) -> AppError:
+    """A retryable failure: the caller should try again shortly."""
+    return AppError(Kind.UNAVAILABLE, reason, message, _strings(metadata))
+
+
+def permission_denied(message: str) -> AppError:
+    return AppError(Kind.PERMISSION_DENIED, "PERMISSION_DENIED", message)
+
+
+def unauthenticated(message: str) -> AppError:
+    return AppError(Kind.UNAUTHENTICATED, "UNAUTHENTICATED", message)
+
+
+def invalid_argument(field_path: str, description: str) -> AppError:
+    return AppError(
+        Kind.INVALID_ARGUMENT,
+        "INVALID_ARGUMENT",
+        f"invalid request: {field_path}",
+        violations=(FieldViolation(field_path, description),),
+    )
+
+
+def _strings(metadata: Mapping[str, object]) -> dict[str, str]:
+    return {key: str(value) for key, value in metadata.items()}
+
+
+class Violations:
+    """Collects every problem with a request before answering, so that a
+    client fixes them all in one go.
+
+        check = Violations()
+        check.require(request.quantity > 0, "quantity", "must be at least 1")
+        check.raise_if_any()
+    """
+
+    def __init__(self) -> None:
+        self._found: list[FieldViolation] = []
+
+    def require(self, ok: bool, field_path: str, description: str) -> None:
+        if not ok:
+            self._found.append(FieldViolation(field_path, description))
+
+    def raise_if_any(self) -> None:
+        if self._found:
+            fields = ", ".join(v.field for v in self._found)
+            raise AppError(
+                Kind.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                f"invalid request: {fields}",
+                violations=tuple(self._found),
+            )

@@ -1,0 +1,100 @@
+"""NotificationService over gRPC: check the request, call the handler, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshkit import principal
+from meshkit.errors import Violations
+from meshkit.principal import Role
+from notifications import convert
+from notifications.domain.notification import (
+    MAX_MESSAGE,
+    MAX_REQUEST_ID,
+    MAX_SUBJECT,
+    is_single_line,
+    is_storable,
+)
+from notifications.handlers import Draft, NotificationHandlers
+from notifications.watch import Hub
+from shopmesh.notifications.v1 import notifications_pb2 as pb
+from shopmesh.notifications.v1 import notifications_pb2_grpc
+
+
+class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
+    def __init__(self, handlers: NotificationHandlers, hub: Hub) -> None:
+        self._handlers = handlers
+        self._hub = hub
+
+    def SendNotification(self, request: pb.SendNotificationRequest, context: Any) -> Any:
+        # Before looking at the input: a caller who may not send learns nothing from it.
+        principal.current().require(Role.OPS, Role.SERVICE)
+        check = Violations()
+        check.require(request.customer_id > 0, "customer_id", "must be a positive id")
+        check.require(
+            bool(request.message.strip()) and len(request.message) <= MAX_MESSAGE,
+            "message",
+            f"required, at most {MAX_MESSAGE} characters",
+        )
+        check.require(
+            len(request.subject) <= MAX_SUBJECT, "subject", f"at most {MAX_SUBJECT} characters"
+        )
+        check.require(is_single_line(request.subject), "subject", "must be a single line")
+        check.require(
+            request.channel == pb.CHANNEL_UNSPECIFIED or request.channel in convert.CHANNEL_NAMES,
+            "channel",
+            "unknown channel",
+        )
+        check.require(request.order_id >= 0, "order_id", "must not be negative")
+        check.require(
+            len(request.request_id) <= MAX_REQUEST_ID,
+            "request_id",
+            f"at most {MAX_REQUEST_ID} characters",
+        )
+        for name in ("message", "subject", "request_id"):
+            check.require(
+                is_storable(getattr(request, name)), name, "must not contain NUL characters"
+            )
+        check.raise_if_any()
+        stored = self._handlers.send(
+            Draft(
+                customer_id=request.customer_id,
+                message=request.message,
+                subject=request.subject,
+                channel=convert.CHANNEL_NAMES.get(request.channel),
+                order_id=request.order_id,
+                request_id=request.request_id,
+            )
+        )
+        return pb.SendNotificationResponse(notification=convert.notification(stored))
+
+    def ListNotifications(self, request: pb.ListNotificationsRequest, context: Any) -> Any:
+        check = Violations()
+        check.require(request.customer_id > 0, "customer_id", "must be a positive id")
+        check.require(request.page_size >= 0, "page_size", "must not be negative")
+        check.raise_if_any()
+        page = self._handlers.list_notifications(
+            principal.current(), request.customer_id, request.page_size, request.page_token
+        )
+        return pb.ListNotificationsResponse(
+            notifications=[convert.notification(n) for n in page.items],
+            next_page_token=page.next_token,
+        )
+
+    def WatchNotifications(
+        self, request: pb.WatchNotificationsRequest, context: Any
+    ) -> Iterator[pb.WatchNotificationsResponse]:
+        check = Violations()
+        check.require(request.customer_id > 0, "customer_id", "must be a positive id")
+        check.raise_if_any()
+        customer_id = request.customer_id
+        self._handlers.check_may_watch(principal.current(), customer_id)
+        with self._hub.subscribe(customer_id) as changes:
+            # Headers go out once the subscription is in place: a client that
+            # waits for them misses no change made afterwards.
+            context.send_initial_metadata(())
+            for notification_id in changes.follow(context.is_active):
+                row = self._handlers.notification(customer_id, notification_id)
+                if row is not None:
+                    yield pb.WatchNotificationsResponse(notification=convert.notification(row))

@@ -1,0 +1,435 @@
+"""Orders' use cases. Each runs in one transaction: read and lock, decide with
+orders.domain, write the change and its outbox events, commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from meshkit import errors, paging
+from meshkit.db import transaction
+from meshkit.principal import Principal, Role
+from orders import events, repository, tables
+from orders.domain import lifecycle
+from orders.domain.allocation import OutOfStock, Point, allocate
+from orders.domain.lifecycle import OrderState, Progress
+from orders.domain.money import Money, total
+
+MAX_UNITS_PER_LINE = 1000
+
+
+@dataclass(frozen=True)
+class Address:
+    recipient: str
+    line1: str
+    city: str
+    postal_code: str
+    country_code: str
+    latitude: float
+    longitude: float
+
+
+def cart_not_found(cart_id: int) -> errors.AppError:
+    return errors.not_found("CART_NOT_FOUND", f"cart {cart_id} not found", cart_id=cart_id)
+
+
+def order_not_found(order_id: int) -> errors.AppError:
+    return errors.not_found("ORDER_NOT_FOUND", f"order {order_id} not found", order_id=order_id)
+
+
+def etag(order: tables.Order) -> str:
+    return f"{order.id}-{order.version}"
+
+
+class OrderHandlers:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    # -- catalogue and carts --------------------------------------------------
+
+    def list_products(self, page_size: int, page_token: str) -> paging.Page[tables.Product]:
+        size, after = paging.page_size(page_size), paging.decode(page_token)
+        with self._sessions() as session:
+            rows = repository.page_of_products(session, after, size)
+        return paging.page_of(rows, size, key=lambda row: row.id)
+
+    def create_cart(self, caller: Principal, customer_id: int) -> tables.Cart:
+        owner = caller.customer_id if caller.role is Role.CUSTOMER else customer_id
+        if not owner:
+            raise errors.invalid_argument("customer_id", "staff must say whose cart it is")
+        with transaction(self._sessions) as session:
+            if session.get(tables.Customer, owner) is None:
+                raise errors.not_found(
+                    "CUSTOMER_NOT_FOUND", f"customer {owner} not found", customer_id=owner
+                )
+            cart = tables.Cart(customer_id=owner, state="open", items=[])
+            session.add(cart)
+            session.flush()
+            session.refresh(cart)
+            return cart
+
+    def get_cart(self, caller: Principal, cart_id: int) -> tables.Cart:
+        with self._sessions() as session:
+            cart = session.get(tables.Cart, cart_id)
+            if cart is None or not caller.may_see_customer(cart.customer_id):
+                raise cart_not_found(cart_id)
+            return cart
+
+    def add_cart_item(
+        self, caller: Principal, cart_id: int, product_id: int, quantity: int
+    ) -> tables.Cart:
+        with transaction(self._sessions) as session:
+            cart = self._open_cart(session, caller, cart_id)
+            product = session.get(tables.Product, product_id)
+            if product is None:
+                raise errors.not_found(
+                    "PRODUCT_NOT_FOUND", f"product {product_id} not found", product_id=product_id
+                )
+            currencies = {item.product.currency_code for item in cart.items}
+            if currencies and product.currency_code not in currencies:
+                raise errors.failed_precondition(
+                    "MIXED_CURRENCIES",
+                    f"the cart is priced in {currencies.pop()}, product {product_id} "
+                    f"in {product.currency_code}",
+                )
+            item = next((i for i in cart.items if i.product_id == product_id), None)
+            if item is None:
+                item = tables.CartItem(product_id=product_id, quantity=0, product=product)
+                cart.items.append(item)
+            if item.quantity + quantity > MAX_UNITS_PER_LINE:
+                raise errors.invalid_argument(
+                    "quantity", f"a cart holds at most {MAX_UNITS_PER_LINE} units of a product"
+                )
+            item.quantity += quantity
+            return _touched(session, cart)
+
+    def remove_cart_item(self, caller: Principal, cart_id: int, product_id: int) -> tables.Cart:
+        with transaction(self._sessions) as session:
+            cart = self._open_cart(session, caller, cart_id)
+            item = next((i for i in cart.items if i.product_id == product_id), None)
+            if item is None:
+                raise errors.not_found(
+                    "CART_ITEM_NOT_FOUND",
+                    f"product {product_id} is not in cart {cart_id}",
+                    cart_id=cart_id,
+                    product_id=product_id,
+                )
+            cart.items.remove(item)
+            return _touched(session, cart)
+
+    def _open_cart(self, session: Session, caller: Principal, cart_id: int) -> tables.Cart:
+        cart = session.get(tables.Cart, cart_id, with_for_update=True)
+        if cart is None or not caller.may_see_customer(cart.customer_id):
+            raise cart_not_found(cart_id)
+        if cart.state != "open":
+            raise errors.failed_precondition(
+                "CART_CLOSED", f"cart {cart_id} became order {cart.order_id}", cart_id=cart_id
+            )
+        return cart
+
+    # -- orders ---------------------------------------------------------------
+
+    def create_order(
+        self, caller: Principal, cart_id: int, request_id: str, address: Address | None
+    ) -> tables.Order:
+        try:
+            with transaction(self._sessions) as session:
+                return self._create_order(session, caller, cart_id, request_id, address)
+        except IntegrityError:
+            # Two first attempts with the same request id raced; the other won.
+            with self._sessions() as session:
+                existing = repository.order_by_request(session, caller.customer_id, request_id)
+                if existing is None:
+                    raise
+                return existing
+
+    def _create_order(
+        self,
+        session: Session,
+        caller: Principal,
+        cart_id: int,
+        request_id: str,
+        address: Address | None,
+    ) -> tables.Order:
+        if request_id and caller.role is Role.CUSTOMER:
+            retried = repository.order_by_request(session, caller.customer_id, request_id)
+            if retried is not None:
+                return retried
+        found = repository.lock_cart(session, cart_id)
+        if found is None or not caller.may_see_customer(found[0].customer_id):
+            raise cart_not_found(cart_id)
+        cart, customer = found
+        if cart.state == "ordered":
+            # A retry after the first attempt's answer was lost.
+            existing = session.get(tables.Order, cart.order_id)
+            assert existing is not None
+            return existing
+        if not cart.items:
+            raise errors.failed_precondition(
+                "CART_EMPTY", f"cart {cart_id} has no items", cart_id=cart_id
+            )
+        destination = address or address_of(customer)
+        wanted = {item.product_id: item.quantity for item in cart.items}
+        allocations = _reserve(session, wanted, destination)
+
+        lines = [
+            tables.OrderLine(
+                product_id=item.product_id,
+                sku=item.product.sku,
+                name=item.product.name,
+                quantity=item.quantity,
+                unit_price_minor=item.product.price_minor,
+            )
+            for item in cart.items
+        ]
+        currency = cart.items[0].product.currency_code
+        order = tables.Order(
+            customer_id=cart.customer_id,
+            cart_id=cart.id,
+            request_id=request_id or None,
+            state=OrderState.CONFIRMED.value,
+            currency_code=currency,
+            total_minor=_total(lines, currency).amount_minor,
+            lines=lines,
+            allocations=allocations,
+            shipments=[],
+            **vars(destination),
+        )
+        session.add(order)
+        session.flush()
+        cart.state, cart.order_id = "ordered", order.id
+        events.alert_shipping(session, order)
+        events.notify_customer(
+            session,
+            order,
+            f"Order {order.id} confirmed",
+            f"Thank you! Order {order.id} is confirmed: {sum(wanted.values())} item(s), "
+            f"{_format(Money(order.total_minor, currency))}, shipping from "
+            f"{len({a.warehouse_id for a in allocations})} warehouse(s).",
+        )
+        session.flush()
+        return order
+
+    def get_order(self, caller: Principal, order_id: int) -> tables.Order:
+        with self._sessions() as session:
+            order = session.get(tables.Order, order_id)
+            if order is None or not caller.may_see_customer(order.customer_id):
+                raise order_not_found(order_id)
+            return order
+
+    def list_orders(
+        self, caller: Principal, customer_id: int, state: str | None, page_size: int, token: str
+    ) -> paging.Page[tables.Order]:
+        size, before = paging.page_size(page_size), paging.decode(token)
+        if caller.role is Role.CUSTOMER:
+            customer_id = caller.customer_id
+        with self._sessions() as session:
+            rows = repository.page_of_orders(
+                session, customer_id=customer_id or None, state=state, before=before, size=size
+            )
+        return paging.page_of(rows, size, key=lambda row: row.id)
+
+    def update_order(
+        self,
+        caller: Principal,
+        order_id: int,
+        expected_etag: str,
+        quantities: Mapping[int, int] | None,
+        address: Address | None,
+    ) -> tables.Order:
+        with transaction(self._sessions) as session:
+            order = self._changeable_order(session, caller, order_id, expected_etag)
+            if quantities is not None:
+                unknown = set(quantities) - {line.product_id for line in order.lines}
+                if unknown:
+                    raise errors.invalid_argument(
+                        "order.lines", f"products {sorted(unknown)} are not in the order"
+                    )
+                if not any(quantities.get(line.product_id, line.quantity) for line in order.lines):
+                    raise errors.invalid_argument(
+                        "order.lines", "an order keeps at least one unit; cancel it instead"
+                    )
+                for line in list(order.lines):
+                    line.quantity = quantities.get(line.product_id, line.quantity)
+                    if line.quantity == 0:
+                        order.lines.remove(line)
+                order.total_minor = _total(order.lines, order.currency_code).amount_minor
+            if address is not None:
+                for name, value in vars(address).items():
+                    setattr(order, name, value)
+            # Re-plan from scratch: give back what was reserved, reserve anew.
+            released = _release(order)
+            wanted = {line.product_id: line.quantity for line in order.lines}
+            order.allocations = _reserve(session, wanted, address_of(order), released)
+            order.version += 1
+            events.alert_shipping(session, order)
+            events.notify_customer(
+                session, order, f"Order {order.id} updated", f"Order {order.id} was updated."
+            )
+            session.flush()
+            return order
+
+    def cancel_order(self, caller: Principal, order_id: int, expected_etag: str) -> tables.Order:
+        with transaction(self._sessions) as session:
+            order = repository.lock_order(session, order_id)
+            if order is None or not caller.may_see_customer(order.customer_id):
+                raise order_not_found(order_id)
+            if order.state == OrderState.CANCELLED.value:
+                return order  # cancelling twice is not an error
+            order = self._changeable_order(session, caller, order_id, expected_etag, order)
+            repository.adjust_stock(session, _release(order))
+            order.allocations = []
+            order.state = OrderState.CANCELLED.value
+            order.version += 1
+            events.alert_shipping(session, order)
+            events.notify_customer(
+                session,
+                order,
+                f"Order {order.id} cancelled",
+                f"Order {order.id} was cancelled; you will not be charged.",
+            )
+            session.flush()
+            return order
+
+    def _changeable_order(
+        self,
+        session: Session,
+        caller: Principal,
+        order_id: int,
+        expected_etag: str,
+        order: tables.Order | None = None,
+    ) -> tables.Order:
+        order = order or repository.lock_order(session, order_id)
+        if order is None or not caller.may_see_customer(order.customer_id):
+            raise order_not_found(order_id)
+        if expected_etag and expected_etag != etag(order):
+            raise errors.aborted(
+                "ETAG_MISMATCH",
+                f"order {order_id} changed since it was read; read it again",
+                order_id=order_id,
+            )
+        if not lifecycle.is_changeable(OrderState(order.state)):
+            raise errors.failed_precondition(
+                "ORDER_NOT_CHANGEABLE",
+                f"order {order_id} is {order.state}; only confirmed orders change",
+                order_id=order_id,
+                state=order.state,
+            )
+        return order
+
+    def record_shipment_progress(
+        self, order_id: int, shipment_id: int, progress: Progress
+    ) -> tables.Order:
+        with transaction(self._sessions) as session:
+            order = repository.lock_order(session, order_id)
+            if order is None:
+                raise order_not_found(order_id)
+            shipment = next((s for s in order.shipments if s.shipment_id == shipment_id), None)
+            if shipment is None:
+                shipment = tables.OrderShipment(shipment_id=shipment_id, progress=progress.value)
+                order.shipments.append(shipment)
+            else:
+                current = Progress(shipment.progress)
+                shipment.progress = lifecycle.advance(current, progress).value
+            before = OrderState(order.state)
+            after = lifecycle.derive_state(
+                before,
+                (Progress(s.progress) for s in order.shipments),
+                len({a.warehouse_id for a in order.allocations}),
+            )
+            if after is not before:
+                order.state = after.value
+                order.version += 1
+                if after is OrderState.DELIVERED:
+                    events.notify_customer(
+                        session,
+                        order,
+                        f"Order {order.id} delivered",
+                        f"Every parcel of order {order.id} has been delivered. Enjoy!",
+                    )
+            session.flush()
+            return order
+
+
+def _reserve(
+    session: Session,
+    wanted: Mapping[int, int],
+    destination: Address,
+    give_back: Mapping[tuple[int, int], int] | None = None,
+) -> list[tables.Allocation]:
+    """Choose warehouses and take the units from their stock, under row locks.
+    `give_back` is stock this order held until now (an update re-plans)."""
+    warehouses, rows = repository.lock_stock(session, wanted)
+    if give_back:
+        warehouses = [
+            type(w)(
+                w.warehouse_id,
+                w.location,
+                {p: n + give_back.get((w.warehouse_id, p), 0) for p, n in w.available.items()},
+            )
+            for w in warehouses
+        ]
+    try:
+        plan = allocate(wanted, warehouses, Point(destination.latitude, destination.longitude))
+    except OutOfStock as short:
+        raise errors.failed_precondition(
+            "OUT_OF_STOCK",
+            f"product {short.product_id}: {short.wanted} wanted, {short.available} available",
+            product_id=short.product_id,
+            wanted=short.wanted,
+            available=short.available,
+        ) from None
+    deltas = dict(give_back or {})
+    for warehouse_id, items in plan.items():
+        for product_id, units in items.items():
+            key = (warehouse_id, product_id)
+            deltas[key] = deltas.get(key, 0) - units
+    repository.adjust_stock(session, deltas)
+    return [
+        tables.Allocation(
+            warehouse_id=warehouse_id,
+            product_id=product_id,
+            quantity=units,
+            warehouse=rows[warehouse_id],
+        )
+        for warehouse_id, items in sorted(plan.items())
+        for product_id, units in sorted(items.items())
+    ]
+
+
+def _release(order: tables.Order) -> dict[tuple[int, int], int]:
+    return {(a.warehouse_id, a.product_id): a.quantity for a in order.allocations}
+
+
+def address_of(row: tables.Customer | tables.Order) -> Address:
+    return Address(
+        recipient=row.recipient,
+        line1=row.line1,
+        city=row.city,
+        postal_code=row.postal_code,
+        country_code=row.country_code,
+        latitude=row.latitude,
+        longitude=row.longitude,
+    )
+
+
+def _total(lines: Sequence[tables.OrderLine], currency: str) -> Money:
+    return total(
+        (Money(line.unit_price_minor, currency).times(line.quantity) for line in lines), currency
+    )
+
+
+def _format(amount: Money) -> str:
+    units, cents = divmod(amount.amount_minor, 100)
+    return f"{units}.{cents:02d} {amount.currency}"
+
+
+def _touched(session: Session, cart: tables.Cart) -> tables.Cart:
+    cart.update_time = func.now()  # type: ignore[assignment]
+    session.flush()
+    session.refresh(cart, ["update_time"])
+    return cart

@@ -1,0 +1,1 @@
+"""The `shopmesh` command: database set-up, demo data, and running the mesh."""
