@@ -84,3 +84,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.database)
+    # The default gRPC ports (50051-50063) lie inside Linux's ephemeral range
+    # (32768-60999), where every loopback connection the suite opens takes a
+    # local port that lingers in TIME_WAIT for a minute. Tests on the default
+    # ports therefore run before the rest has opened any.
+    items.sort(key=lambda item: item.get_closest_marker("default_ports") is None)

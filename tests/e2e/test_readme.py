@@ -25,11 +25,16 @@ def use_it_block() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
 
 
+@pytest.mark.default_ports
 def test_the_readme_examples_work_as_written() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.endswith("_PORT")}
     taken = mesh.ports_taken(mesh.services(env), mesh.topology(env))
     if taken:
-        pytest.fail(f"the README uses the default ports: {taken}")
+        pytest.fail(
+            f"the README uses the default ports: {taken}; if nothing listens there, an outgoing"
+            " connection holds one: reserve them with"
+            " `sysctl -w net.ipv4.ip_local_reserved_ports=50051-50063`"
+        )
     with tempfile.TemporaryDirectory(prefix="shopmesh-readme-") as folder:
         cwd = Path(folder)
         env |= {"SHOPMESH_STATE_DIR": str(cwd / ".shopmesh"), "PATH": f"{BIN}:{env['PATH']}"}
