@@ -104,8 +104,9 @@ def main() -> None:
                 metadata=me,
             )
             start = time.perf_counter()
+            # With a deadline, as every well-behaved client (and the edge) calls.
             order = orders.CreateOrder(
-                opb.CreateOrderRequest(shopping_cart_id=cart.cart_id), metadata=me
+                opb.CreateOrderRequest(shopping_cart_id=cart.cart_id), metadata=me, timeout=5
             ).order
             returned = time.perf_counter()
             created.append(returned - start)

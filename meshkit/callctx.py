@@ -33,9 +33,15 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+# gRPC reports a call without a deadline as one centuries away.
+_NO_DEADLINE = 365 * 24 * 3600.0
+
+
 @contextmanager
 def bound(request_id: str, time_remaining: float | None) -> Iterator[None]:
-    deadline = None if time_remaining is None else time.monotonic() + time_remaining
+    deadline = None
+    if time_remaining is not None and time_remaining < _NO_DEADLINE:
+        deadline = time.monotonic() + time_remaining
     id_token = _request_id.set(request_id)
     deadline_token = _deadline.set(deadline)
     try:

@@ -7,8 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, func, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, func, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    sessionmaker,
+)
+
+from meshkit import callctx, errors
+from meshkit.errors import AppError
 
 # Stable constraint names, so that migrations can name what they alter.
 NAMING = {
@@ -58,7 +69,51 @@ def make_engine(url: str, *, application_name: str, pool_size: int = 10) -> Engi
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "after_begin", _bound_by_deadline)
+    return sessions
+
+
+# statement_timeout is a 32-bit number of milliseconds (about 24 days).
+_MAX_TIMEOUT_MS = 2**31 - 1
+
+
+def _bound_by_deadline(_: Session, __: SessionTransaction, connection: Connection) -> None:
+    # Inside a call, no statement may outlive the caller's deadline: a lock
+    # wait would otherwise hold a connection and its place in the lock queue
+    # long after the caller gave up, and could still commit then.
+    remaining = callctx.remaining()
+    if remaining is not None:
+        milliseconds = min(max(1, int(remaining * 1000)), _MAX_TIMEOUT_MS)
+        connection.exec_driver_sql(
+            "SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),)
+        )
+
+
+# Statement cancelled, here by the statement_timeout set above.
+_QUERY_CANCELED = "57014"
+# Connection exceptions, and the server shutting down or restarting.
+_CONNECTION_LOST = ("08", "57P")
+
+
+def as_app_error(error: BaseException) -> AppError | None:
+    """What a caller can act on in a database failure: UNAVAILABLE (retry
+    shortly) when the database cannot be reached, DEADLINE_EXCEEDED when a
+    statement ran into the call's deadline. None for anything else, which
+    is a bug to log, not a condition to report."""
+    if not isinstance(error, DBAPIError):
+        return None
+    code = getattr(error.orig, "pgcode", None) or ""
+    if code == _QUERY_CANCELED:
+        return errors.deadline_exceeded(
+            "DEADLINE_EXCEEDED", "the call's deadline passed while the database worked on it"
+        )
+    unreachable = isinstance(error, OperationalError) and not code  # refused, timed out, reset
+    if error.connection_invalidated or unreachable or code.startswith(_CONNECTION_LOST):
+        return errors.unavailable(
+            "DATABASE_UNAVAILABLE", "the database cannot be reached just now; retry shortly"
+        )
+    return None
 
 
 @contextmanager

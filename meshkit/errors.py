@@ -25,6 +25,7 @@ class Kind(enum.Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     INTERNAL = "INTERNAL"
 
 
@@ -61,6 +62,10 @@ def aborted(reason: str, message: str, **metadata: object) -> AppError:
 def unavailable(reason: str, message: str, **metadata: object) -> AppError:
     """A retryable failure: the caller should try again shortly."""
     return AppError(Kind.UNAVAILABLE, reason, message, _strings(metadata))
+
+
+def deadline_exceeded(reason: str, message: str) -> AppError:
+    return AppError(Kind.DEADLINE_EXCEEDED, reason, message)
 
 
 def permission_denied(message: str) -> AppError:

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from meshkit import auth, callctx, errors, principal
+from meshkit import auth, callctx, db, errors, principal
 from meshkit.errors import AppError, Kind
 from meshkit.status import to_status
 
@@ -120,8 +120,9 @@ class _Call:
         return stream
 
     def _failure(self, exc: Exception) -> tuple[str, grpc.Status]:
-        if isinstance(exc, AppError):
-            return exc.kind.value, to_status(exc)
+        known = exc if isinstance(exc, AppError) else db.as_app_error(exc)
+        if known is not None:
+            return known.kind.value, to_status(known)
         error_id = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "error_id": error_id})
         internal = AppError(

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("meshkit", "orders", "shipping", "notifications")
 # The first string argument of the helpers that build an AppError.
 RAISED = re.compile(
-    r"(?:not_found|failed_precondition|aborted|unavailable|AppError)\(\s*"
+    r"(?:not_found|failed_precondition|aborted|unavailable|deadline_exceeded|AppError)\(\s*"
     r"(?:Kind\.\w+,\s*)?\"([A-Z][A-Z_]+)\""
 )
 DOCUMENTED = re.compile(r"^\| `([A-Z_]+)` \|", re.MULTILINE)
