@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -80,44 +81,38 @@ class _Call:
 
     def wrap_unary(self, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            with callctx.bound(self.request_id, context.time_remaining()):
-                started = time.perf_counter()
-                failure: grpc.Status | None = None
-                code = "OK"
-                try:
-                    token = principal.bind(self.resolve())
-                    try:
-                        return behavior(request, context)
-                    finally:
-                        principal.unbind(token)
-                except Exception as exc:
-                    code, failure = self._failure(exc)
-                finally:
-                    self._finish(context, code, started)
-                context.abort_with_status(failure)
+            with self._handled(context):
+                return behavior(request, context)
 
         return unary
 
     def wrap_stream(self, behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[..., Any]:
         def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with callctx.bound(self.request_id, context.time_remaining()):
-                started = time.perf_counter()
-                failure: grpc.Status | None = None
-                code = "OK"
-                try:
-                    token = principal.bind(self.resolve())
-                    try:
-                        yield from behavior(request, context)
-                    finally:
-                        principal.unbind(token)
-                except Exception as exc:
-                    code, failure = self._failure(exc)
-                finally:
-                    self._finish(context, code, started)
-                if failure is not None:
-                    context.abort_with_status(failure)
+            with self._handled(context):
+                yield from behavior(request, context)
 
         return stream
+
+    @contextmanager
+    def _handled(self, context: grpc.ServicerContext) -> Iterator[None]:
+        """The call's body runs inside: with its request id, deadline and
+        principal bound; logged once it ends; failures answered as statuses."""
+        failure: grpc.Status | None = None
+        with callctx.bound(self.request_id, context.time_remaining()):
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                token = principal.bind(self.resolve())
+                try:
+                    yield
+                finally:
+                    principal.unbind(token)
+            except Exception as exc:
+                code, failure = self._failure(exc)
+            finally:
+                self._finish(context, code, started)
+        if failure is not None:
+            context.abort_with_status(failure)
 
     def _failure(self, exc: Exception) -> tuple[str, grpc.Status]:
         known = exc if isinstance(exc, AppError) else db.as_app_error(exc)
