@@ -115,9 +115,18 @@ class _Call:
             context.abort_with_status(failure)
 
     def _failure(self, exc: Exception) -> tuple[str, grpc.Status]:
-        known = exc if isinstance(exc, AppError) else db.as_app_error(exc)
-        if known is not None:
-            return known.kind.value, to_status(known)
+        if isinstance(exc, AppError):
+            return exc.kind.value, to_status(exc)
+        from_database = db.as_app_error(exc)
+        if from_database is not None:
+            # Expected in an outage: the driver's message for the operators,
+            # without the trace, the SQL or its parameters.
+            cause = next(iter(str(getattr(exc, "orig", exc)).strip().splitlines()), "")
+            log.warning(
+                "database failure",
+                extra={"method": self.method, "reason": from_database.reason, "cause": cause},
+            )
+            return from_database.kind.value, to_status(from_database)
         error_id = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "error_id": error_id})
         internal = AppError(
