@@ -55,6 +55,11 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 DEFAULT_TIMEOUT = "10s"
+# How long one try of a unary RPC may take. The service is told a little
+# less as its deadline (Envoy sends none of its own), so that it gives up,
+# rolls back and answers DEADLINE_EXCEEDED itself before Envoy cuts the try.
+PER_TRY_TIMEOUT_MS = 3000
+SERVICE_DEADLINE_MS = PER_TRY_TIMEOUT_MS - 100
 
 
 def bootstrap(
@@ -236,17 +241,22 @@ def _rpc_routes(topology: Topology, methods: Sequence[Method]) -> list[dict[str,
             "timeout": "0s" if method.server_streaming else DEFAULT_TIMEOUT,
             "retry_policy": _retry_policy(method),
         }
+        route: dict[str, Any] = {
+            "match": {"path": method.path},
+            "route": action,
+            "typed_per_filter_config": {RATE_LIMIT: _bucket(method, topology.edge.rate_per_second)},
+        }
         if method.server_streaming:
             action["idle_timeout"] = "3600s"
-        routes.append(
-            {
-                "match": {"path": method.path},
-                "route": action,
-                "typed_per_filter_config": {
-                    RATE_LIMIT: _bucket(method, topology.edge.rate_per_second)
-                },
-            }
-        )
+        else:
+            # A gRPC client's own deadline stands; REST calls get this one.
+            route["request_headers_to_add"] = [
+                {
+                    "header": {"key": "grpc-timeout", "value": f"{SERVICE_DEADLINE_MS}m"},
+                    "append_action": "ADD_IF_ABSENT",
+                }
+            ]
+        routes.append(route)
     return routes
 
 
@@ -273,7 +283,7 @@ def _retry_policy(method: Method) -> dict[str, Any]:
     return {
         "retry_on": ",".join(retry_on),
         "num_retries": 2,
-        "per_try_timeout": "0s" if method.server_streaming else "3s",
+        "per_try_timeout": "0s" if method.server_streaming else f"{PER_TRY_TIMEOUT_MS / 1000}s",
         "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.25s"},
         "retry_host_predicate": [
             {

@@ -27,10 +27,17 @@ def request_id() -> str:
     return _request_id.get()
 
 
-def remaining() -> float | None:
-    """Seconds left before the incoming call's deadline, if it has one."""
+# Work (a downstream call, a SQL statement) stops this much before the
+# incoming deadline, so that there is still time to answer the caller with
+# a status of our own rather than have gRPC cut the call.
+ANSWER_MARGIN = 0.1
+
+
+def work_budget() -> float | None:
+    """Seconds left for work on the incoming call (its deadline less
+    ANSWER_MARGIN), if it has a deadline; at most 0 once that has passed."""
     deadline = _deadline.get()
-    return None if deadline is None else deadline - time.monotonic()
+    return None if deadline is None else deadline - ANSWER_MARGIN - time.monotonic()
 
 
 # gRPC reports a call without a deadline as one centuries away.

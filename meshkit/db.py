@@ -82,9 +82,9 @@ def _bound_by_deadline(_: Session, __: SessionTransaction, connection: Connectio
     # Inside a call, no statement may outlive the caller's deadline: a lock
     # wait would otherwise hold a connection and its place in the lock queue
     # long after the caller gave up, and could still commit then.
-    remaining = callctx.remaining()
-    if remaining is not None:
-        milliseconds = min(max(1, int(remaining * 1000)), _MAX_TIMEOUT_MS)
+    budget = callctx.work_budget()
+    if budget is not None:
+        milliseconds = min(max(1, int(budget * 1000)), _MAX_TIMEOUT_MS)
         connection.exec_driver_sql(
             "SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),)
         )

@@ -29,10 +29,6 @@ log = logging.getLogger("meshkit.calls")
 # Infrastructure any caller may use without an identity.
 _OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
-# Leave the downstream call this much sooner than our own deadline, so that
-# we still have time to answer our caller when it times out.
-_DEADLINE_MARGIN = 0.05
-
 
 class ServerInterceptor(grpc.ServerInterceptor):
     """Every call but health and reflection needs a token `verifier` accepts."""
@@ -169,9 +165,9 @@ class ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
 
     def _details(self, details: Any) -> _Details:
         timeout = details.timeout if details.timeout is not None else self._default_timeout
-        remaining = callctx.remaining()
-        if remaining is not None:
-            timeout = max(min(timeout, remaining - _DEADLINE_MARGIN), 0.001)
+        budget = callctx.work_budget()
+        if budget is not None:
+            timeout = max(min(timeout, budget), 0.001)
         metadata = [
             (key, value)
             for key, value in (details.metadata or ())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.e2e.edge_fixtures import edge, http
@@ -76,6 +77,24 @@ def test_an_unknown_id_is_404_with_its_reason(http: httpx.Client, customer: int)
     body = assert_error(reply, 404, 5)
     reasons = [d.get("reason") for d in body["details"]]
     assert "ORDER_NOT_FOUND" in reasons
+
+
+def test_a_call_stuck_on_a_lock_is_504_and_the_service_stops_waiting(
+    http: httpx.Client, customer: int, sessions: sessionmaker[Session]
+) -> None:
+    me = auth(edge_token(customer_id=customer))
+    cart_id = http.post("/v1/carts", json={}, headers=me).json()["cart"]["cart_id"]
+    with sessions.begin() as holder:
+        # Another transaction holds the cart, as a concurrent order would.
+        holder.execute(text("SELECT 1 FROM carts WHERE id = :id FOR UPDATE"), {"id": cart_id})
+        reply = http.post("/v1/orders", json={"shopping_cart_id": cart_id}, headers=me)
+        assert_error(reply, 504, 4)
+        # The edge gave the service a deadline, so it does not wait on.
+        until(
+            lambda: data.lock_waits(sessions, "orders") == 0,
+            within=5,
+            what="Orders stops waiting for the cart lock",
+        )
 
 
 def test_another_customers_order_is_404(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from meshkit import serving
@@ -13,6 +13,7 @@ from orders import server
 from shopmesh.orders.v1 import orders_pb2 as pb
 from shopmesh.orders.v1 import orders_pb2_grpc
 from tests.integration.orders_fixtures import Shop, cart_with, orders_stub, shop
+from tests.support import data
 from tests.support.ports import free_port
 from tests.support.rpc import as_customer, reason
 from tests.support.settings import for_service
@@ -43,7 +44,7 @@ def test_a_call_while_the_database_is_unreachable_is_unavailable_to_retry() -> N
 
 
 def test_a_call_waiting_on_a_lock_gives_up_at_its_deadline_and_changes_nothing(
-    orders_stub: Stub, shop: Shop, sessions: sessionmaker[Session], engine: Engine
+    orders_stub: Stub, shop: Shop, sessions: sessionmaker[Session]
 ) -> None:
     cart_id = cart_with(orders_stub, shop.customer_id, {shop.widget: 1})
     with sessions.begin() as holder:
@@ -58,7 +59,7 @@ def test_a_call_waiting_on_a_lock_gives_up_at_its_deadline_and_changes_nothing(
         assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         # The server gives up too, instead of waiting on while the lock is held.
         until(
-            lambda: lock_waits(engine, "orders") == 0,
+            lambda: data.lock_waits(sessions, "orders") == 0,
             within=5,
             what="Orders stops waiting for the cart lock",
         )
@@ -67,14 +68,3 @@ def test_a_call_waiting_on_a_lock_gives_up_at_its_deadline_and_changes_nothing(
         pb.GetCartRequest(cart_id=cart_id), metadata=as_customer(shop.customer_id)
     ).cart
     assert cart.state == pb.CART_STATE_OPEN, "the timed-out order was rolled back"
-
-
-def lock_waits(engine: Engine, application: str) -> int:
-    with engine.connect() as connection:
-        return connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = :application AND wait_event_type = 'Lock'"
-            ),
-            {"application": application},
-        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import uuid
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from orders import tables
@@ -76,3 +77,18 @@ def available(sessions: sessionmaker[Session], warehouse_id: int, product_id: in
     with sessions() as session:
         row = session.get(tables.Stock, (warehouse_id, product_id))
         return row.available if row else 0
+
+
+def lock_waits(sessions: sessionmaker[Session], application: str) -> int:
+    """How many of `application`'s database sessions wait for a lock now."""
+    with sessions() as session:
+        return (
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = :application AND wait_event_type = 'Lock'"
+                ),
+                {"application": application},
+            )
+            or 0
+        )
