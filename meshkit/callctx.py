@@ -35,7 +35,7 @@ ANSWER_MARGIN = 0.1
 
 def work_budget() -> float | None:
     """Seconds left for work on the incoming call (its deadline less
-    ANSWER_MARGIN), if it has a deadline; at most 0 once that has passed."""
+    ANSWER_MARGIN), if it has a deadline; negative once that has passed."""
     deadline = _deadline.get()
     return None if deadline is None else deadline - ANSWER_MARGIN - time.monotonic()
 
