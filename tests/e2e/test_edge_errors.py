@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.e2e.edge_fixtures import edge, http
@@ -84,9 +83,7 @@ def test_a_call_stuck_on_a_lock_is_504_and_the_service_stops_waiting(
 ) -> None:
     me = auth(edge_token(customer_id=customer))
     cart_id = http.post("/v1/carts", json={}, headers=me).json()["cart"]["cart_id"]
-    with sessions.begin() as holder:
-        # Another transaction holds the cart, as a concurrent order would.
-        holder.execute(text("SELECT 1 FROM carts WHERE id = :id FOR UPDATE"), {"id": cart_id})
+    with data.cart_locked(sessions, cart_id):
         reply = http.post("/v1/orders", json={"shopping_cart_id": cart_id}, headers=me)
         assert_error(reply, 504, 4)
         # The edge gave the service a deadline, so it does not wait on.

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshkit import serving
 from orders import server
 from shopmesh.orders.v1 import orders_pb2 as pb
 from shopmesh.orders.v1 import orders_pb2_grpc
 from tests.integration.orders_fixtures import Shop, cart_with, orders_stub, shop
 from tests.support import data
+from tests.support.inprocess import running
 from tests.support.ports import free_port
 from tests.support.rpc import as_customer, reason
 from tests.support.settings import for_service
@@ -26,17 +25,14 @@ Stub = orders_pb2_grpc.OrderServiceStub
 
 def test_a_call_while_the_database_is_unreachable_is_unavailable_to_retry() -> None:
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-    orders = serving.start(server.build(for_service("orders", unreachable)))
-    try:
-        with (
-            grpc.insecure_channel(f"127.0.0.1:{orders.port}") as channel,
-            pytest.raises(grpc.RpcError) as failed,
-        ):
-            Stub(channel).ListProducts(
-                pb.ListProductsRequest(), metadata=as_customer(1), timeout=10, wait_for_ready=True
-            )
-    finally:
-        orders.shutdown(grace=0)
+    with (
+        running(server.build(for_service("orders", unreachable)), ready=False) as target,
+        grpc.insecure_channel(target) as channel,
+        pytest.raises(grpc.RpcError) as failed,
+    ):
+        Stub(channel).ListProducts(
+            pb.ListProductsRequest(), metadata=as_customer(1), timeout=10, wait_for_ready=True
+        )
 
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     assert reason(failed.value) == "DATABASE_UNAVAILABLE"
@@ -47,9 +43,7 @@ def test_a_call_waiting_on_a_lock_gives_up_at_its_deadline_and_changes_nothing(
     orders_stub: Stub, shop: Shop, sessions: sessionmaker[Session]
 ) -> None:
     cart_id = cart_with(orders_stub, shop.customer_id, {shop.widget: 1})
-    with sessions.begin() as holder:
-        # Another transaction holds the cart, as a concurrent order would.
-        holder.execute(text("SELECT 1 FROM carts WHERE id = :id FOR UPDATE"), {"id": cart_id})
+    with data.cart_locked(sessions, cart_id):
         with pytest.raises(grpc.RpcError) as failed:
             orders_stub.CreateOrder(
                 pb.CreateOrderRequest(shopping_cart_id=cart_id),

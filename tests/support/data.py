@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -77,6 +79,14 @@ def available(sessions: sessionmaker[Session], warehouse_id: int, product_id: in
     with sessions() as session:
         row = session.get(tables.Stock, (warehouse_id, product_id))
         return row.available if row else 0
+
+
+@contextmanager
+def cart_locked(sessions: sessionmaker[Session], cart_id: int) -> Iterator[None]:
+    """Hold the cart's row lock for the block, as a concurrent order would."""
+    with sessions.begin() as holder:
+        holder.execute(text("SELECT 1 FROM carts WHERE id = :id FOR UPDATE"), {"id": cart_id})
+        yield
 
 
 def lock_waits(sessions: sessionmaker[Session], application: str) -> int:

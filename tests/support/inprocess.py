@@ -11,13 +11,14 @@ from tests.support.processes import wait_serving
 
 
 @contextmanager
-def running(service: serving.Service) -> Iterator[str]:
+def running(service: serving.Service, *, ready: bool = True) -> Iterator[str]:
     """Serve `service` (built with GRPC_PORT set to a free port) until the
-    block ends; yields its target once it reports SERVING."""
+    block ends; yields its target, with `ready` only once it reports SERVING."""
     running_service = serving.start(service)
     target = f"127.0.0.1:{running_service.port}"
     try:
-        wait_serving(target, within=10)
+        if ready:
+            wait_serving(target, within=10)
         yield target
     finally:
         running_service.shutdown(grace=0)
