@@ -7,8 +7,9 @@ The rule, in order of preference:
    each product is then taken from the nearest of them that has it.
 
 Exact search over sets of warehouses is cheap for the handful of warehouses a
-shop has; past `EXACT_SEARCH_LIMIT` candidate sets it falls back to a greedy
-cover (largest remaining contribution first), which is not always minimal.
+shop has; past `EXACT_SEARCH_LIMIT` candidate sets of one size it falls back to
+a greedy cover (largest remaining contribution first), which is not always
+minimal. Warehouses holding none of the wanted products take no part.
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ class OutOfStock(Exception):
         self.available = available
 
 
-def allocate(wanted: Quantities, warehouses: Sequence[WarehouseStock], destination: Point) -> Plan:
+def allocate(
+    wanted: Quantities,
+    warehouses: Sequence[WarehouseStock],
+    destination: Point,
+    search_limit: int = EXACT_SEARCH_LIMIT,
+) -> Plan:
     """Decide which warehouse ships how many of each product."""
     for product_id in sorted(wanted):
         in_stock = sum(w.available.get(product_id, 0) for w in warehouses)
@@ -70,8 +76,10 @@ def allocate(wanted: Quantities, warehouses: Sequence[WarehouseStock], destinati
     useful = [w for w in warehouses if any(w.available.get(p, 0) > 0 for p in wanted)]
     by_distance = sorted(useful, key=lambda w: (w.location.km_to(destination), w.warehouse_id))
 
-    for size in range(1, len(by_distance) + 1):
-        if math.comb(len(by_distance), size) > EXACT_SEARCH_LIMIT:
+    # Smaller sets first; the set of all of them needs no search: the stock
+    # was counted above, so together they always cover.
+    for size in range(1, len(by_distance)):
+        if math.comb(len(by_distance), size) > search_limit:
             return _take_nearest_first(wanted, _greedy_cover(wanted, by_distance))
         covering = [
             group for group in itertools.combinations(by_distance, size) if _covers(group, wanted)
@@ -79,7 +87,7 @@ def allocate(wanted: Quantities, warehouses: Sequence[WarehouseStock], destinati
         if covering:
             nearest = min(covering, key=lambda g: sum(w.location.km_to(destination) for w in g))
             return _take_nearest_first(wanted, nearest)
-    raise AssertionError("unreachable: total stock was checked above")
+    return _take_nearest_first(wanted, by_distance)
 
 
 def _covers(group: Sequence[WarehouseStock], wanted: Quantities) -> bool:

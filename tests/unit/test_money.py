@@ -14,5 +14,5 @@ def test_an_empty_total_is_zero_in_its_currency() -> None:
 
 
 def test_currencies_never_mix() -> None:
-    with pytest.raises(CurrencyMismatch):
+    with pytest.raises(CurrencyMismatch, match=r"^cannot add USD to EUR$"):
         total([Money(100, "EUR"), Money(100, "USD")], "EUR")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shipping.domain.shipment import (
@@ -56,9 +58,18 @@ def test_tracking_numbers_are_distinct_and_fit_the_column() -> None:
     assert all(n.startswith("SM-") and len(n) <= 32 for n in numbers)
 
 
+def test_tracking_numbers_are_sm_and_twenty_upper_case_hex_digits() -> None:
+    # Printed on labels and read out to carriers: one fixed, unambiguous form.
+    assert re.fullmatch(r"SM-[0-9A-F]{20}", new_tracking_number())
+
+
 def test_fulfillment_entries_merge_per_warehouse_and_drop_empty_ones() -> None:
     merged = merge([(1, 10, 2), (2, 11, 1), (1, 10, 3), (1, 12, 1), (3, 10, 0)])
     assert merged == {1: {10: 5, 12: 1}, 2: {11: 1}}
+
+
+def test_a_zero_unit_line_is_not_kept_in_a_shipment() -> None:
+    assert merge([(1, 10, 0), (1, 11, 2)]) == {1: {11: 2}}
 
 
 def shipment(
