@@ -3,12 +3,14 @@ service's tables derive from (one metadata, so one Alembic history)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, func, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -17,6 +19,7 @@ from sqlalchemy.orm import (
     mapped_column,
     sessionmaker,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from meshkit import callctx, errors
 from meshkit.errors import AppError
@@ -56,16 +59,54 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, application_name: str, pool_size: int = 10) -> Engine:
-    return create_engine(
+# A pooled connection unused for this long is checked before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def make_engine(
+    url: str,
+    *,
+    application_name: str,
+    pool_size: int = 10,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+) -> Engine:
+    engine = create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A connection killed by a database restart is replaced, not handed out.
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"application_name": application_name, "connect_timeout": 3},
     )
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Hand out no connection that a database restart killed, without
+    SQLAlchemy's `pool_pre_ping`, which costs a round trip on every
+    transaction. A connection reused within `idle_seconds` was alive a
+    moment ago; one that fails anyway is reported as a disconnect, and
+    SQLAlchemy then replaces every older connection of the pool. One idle
+    for longer (as every connection is across a restart when there is no
+    traffic) is pinged first and, if dead, replaced before use."""
+
+    def connected(_: object, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_in(_: object, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _: object) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) > idle_seconds:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception:
+                # The pool discards the connection and checks out another.
+                raise DisconnectionError("the connection was closed while idle") from None
+
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

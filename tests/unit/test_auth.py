@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -239,3 +240,28 @@ def test_the_kid_is_the_rfc7638_thumbprint() -> None:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_a_token_used_again_is_still_that_caller() -> None:
+    token = auth.sign(EDGE, customer(7))
+    assert [verify(token) for _ in range(3)] == [Principal(Role.CUSTOMER, customer_id=7)] * 3
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    verifier = auth.Verifier(SETTINGS)
+    with time_machine.travel(1_900_000_000, tick=False) as clock:
+        token = auth.sign(EDGE, customer(7, iat=1_900_000_000, exp=1_900_000_600))
+        assert verifier.principal(f"Bearer {token}").customer_id == 7
+        clock.move_to(1_900_000_600 + auth.LEEWAY_SECONDS - 1)
+        assert verifier.principal(f"Bearer {token}").customer_id == 7
+        clock.move_to(1_900_000_600 + auth.LEEWAY_SECONDS + 1)
+        with pytest.raises(AppError, match="token expired"):
+            verifier.principal(f"Bearer {token}")
+
+
+def test_a_full_memory_of_tokens_still_verifies_every_caller() -> None:
+    verifier = auth.Verifier(SETTINGS, cache_size=2)
+    tokens = {n: auth.sign(EDGE, customer(n)) for n in range(1, 6)}
+    for _ in range(2):
+        for n, token in tokens.items():
+            assert verifier.principal(f"Bearer {token}").customer_id == n
