@@ -5,8 +5,9 @@ from __future__ import annotations
 from itertools import groupby
 
 from meshkit.wire import timestamp
-from orders import handlers, tables
+from orders import tables
 from orders.domain.lifecycle import OrderState, Progress
+from orders.domain.order import Address, Order
 from shopmesh.orders.v1 import orders_pb2 as pb
 
 ORDER_STATES = {
@@ -60,17 +61,17 @@ def cart(row: tables.Cart) -> pb.Cart:
     )
 
 
-def address(row: tables.Order) -> pb.Address:
-    return pb.Address(**vars(handlers.address_of(row)))
+def address(value: Address) -> pb.Address:
+    return pb.Address(**vars(value))
 
 
-def order(row: tables.Order) -> pb.Order:
-    currency = row.currency_code
+def order(value: Order) -> pb.Order:
+    currency = value.currency_code
     return pb.Order(
-        order_id=row.id,
-        customer_id=row.customer_id,
-        shopping_cart_id=row.cart_id,
-        state=ORDER_STATES[OrderState(row.state)],
+        order_id=value.order_id,
+        customer_id=value.customer_id,
+        shopping_cart_id=value.cart_id,
+        state=ORDER_STATES[value.state],
         lines=[
             pb.OrderLine(
                 product_id=line.product_id,
@@ -80,30 +81,30 @@ def order(row: tables.Order) -> pb.Order:
                 unit_price=money(line.unit_price_minor, currency),
                 line_total=money(line.unit_price_minor * line.quantity, currency),
             )
-            for line in row.lines
+            for line in value.lines
         ],
         fulfillments=[
             pb.Fulfillment(
                 warehouse_id=warehouse_id,
-                warehouse_name=allocations[0].warehouse.name,
+                warehouse_name=allocations[0].warehouse_name,
                 items=[
                     pb.FulfillmentItem(product_id=a.product_id, quantity=a.quantity)
                     for a in allocations
                 ],
             )
-            for warehouse_id, group in groupby(row.allocations, key=lambda a: a.warehouse_id)
+            for warehouse_id, group in groupby(value.allocations, key=lambda a: a.warehouse_id)
             for allocations in [list(group)]
         ],
-        total=money(row.total_minor, currency),
-        shipping_address=address(row),
-        etag=handlers.etag(row),
-        create_time=timestamp(row.create_time),
-        update_time=timestamp(row.update_time),
+        total=money(value.total_minor, currency),
+        shipping_address=address(value.address),
+        etag=value.etag,
+        create_time=timestamp(value.create_time),
+        update_time=timestamp(value.update_time),
     )
 
 
-def address_input(message: pb.Address) -> handlers.Address:
-    return handlers.Address(
+def address_input(message: pb.Address) -> Address:
+    return Address(
         recipient=message.recipient,
         line1=message.line1,
         city=message.city,

@@ -3,15 +3,23 @@ transaction as the change, and how the relay delivers each topic."""
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
-from meshkit import outbox
+from meshkit import callctx, outbox
 from orders import tables
+from orders.domain import order as domain
+from orders.domain.money import Money
+from orders.store import OutboxEntry
 from shopmesh.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shopmesh.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 
 ORDER_ALERT = "shipping.order_alert"
 CUSTOMER_NOTICE = "notifications.send"
+
+
+# The ORM paths (update, cancel) enqueue as they change rows; the hot paths
+# collect domain events and write them with their change (`entries`).
 
 
 def alert_shipping(session: Session, order: tables.Order) -> None:
@@ -33,6 +41,56 @@ def notify_customer(session: Session, order: tables.Order, subject: str, message
             customer_id=order.customer_id, order_id=order.id, subject=subject, message=message
         ),
     )
+
+
+def entries(order: domain.Order) -> list[OutboxEntry]:
+    """The outbox entries for the events `order` collected."""
+    found: list[OutboxEntry] = []
+    for event in order.events:
+        if isinstance(event, domain.Confirmed):
+            found.append(
+                _entry(
+                    ORDER_ALERT,
+                    shipping_pb2.ReceiveOrderAlertRequest(
+                        order_id=order.order_id, customer_id=order.customer_id
+                    ),
+                )
+            )
+            found.append(
+                _notice(
+                    order,
+                    f"Order {order.order_id} confirmed",
+                    f"Thank you! Order {order.order_id} is confirmed: {event.units} item(s), "
+                    f"{_format(event.total)}, shipping from {event.warehouses} warehouse(s).",
+                )
+            )
+        elif isinstance(event, domain.Delivered):
+            found.append(
+                _notice(
+                    order,
+                    f"Order {order.order_id} delivered",
+                    f"Every parcel of order {order.order_id} has been delivered. Enjoy!",
+                )
+            )
+    return found
+
+
+def _notice(order: domain.Order, subject: str, message: str) -> OutboxEntry:
+    return _entry(
+        CUSTOMER_NOTICE,
+        notifications_pb2.SendNotificationRequest(
+            customer_id=order.customer_id, order_id=order.order_id, subject=subject, message=message
+        ),
+    )
+
+
+def _entry(topic: str, event: Message) -> OutboxEntry:
+    return OutboxEntry(topic, event.SerializeToString(), callctx.request_id())
+
+
+def _format(amount: Money) -> str:
+    units, cents = divmod(amount.amount_minor, 100)
+    return f"{units}.{cents:02d} {amount.currency}"
 
 
 def deliverers(

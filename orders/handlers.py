@@ -4,7 +4,6 @@ orders.domain, write the change and its outbox events, commit."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -13,24 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from meshkit import errors, paging
 from meshkit.db import transaction
 from meshkit.principal import Principal, Role
-from orders import events, repository, tables
+from orders import events, repository, store, tables
 from orders.domain import lifecycle
-from orders.domain.allocation import OutOfStock, Point, allocate
+from orders.domain.allocation import OutOfStock, Plan, Point, WarehouseStock, allocate
 from orders.domain.lifecycle import OrderState, Progress
 from orders.domain.money import Money, total
+from orders.domain.order import Address, Order
 
 MAX_UNITS_PER_LINE = 1000
-
-
-@dataclass(frozen=True)
-class Address:
-    recipient: str
-    line1: str
-    city: str
-    postal_code: str
-    country_code: str
-    latitude: float
-    longitude: float
 
 
 def cart_not_found(cart_id: int) -> errors.AppError:
@@ -43,6 +32,11 @@ def order_not_found(order_id: int) -> errors.AppError:
 
 def etag(order: tables.Order) -> str:
     return f"{order.id}-{order.version}"
+
+
+def as_domain(row: tables.Order) -> Order:
+    """An order the ORM paths loaded, as the domain and the servicer see it."""
+    return repository.to_domain(row, address_of(row))
 
 
 class OrderHandlers:
@@ -135,14 +129,14 @@ class OrderHandlers:
 
     def create_order(
         self, caller: Principal, cart_id: int, request_id: str, address: Address | None
-    ) -> tables.Order:
+    ) -> Order:
         try:
             with transaction(self._sessions) as session:
                 return self._create_order(session, caller, cart_id, request_id, address)
         except IntegrityError:
             # Two first attempts with the same request id raced; the other won.
             with self._sessions() as session:
-                existing = repository.order_by_request(session, caller.customer_id, request_id)
+                existing = self._retried(session, caller, request_id)
                 if existing is None:
                     raise
                 return existing
@@ -154,76 +148,56 @@ class OrderHandlers:
         cart_id: int,
         request_id: str,
         address: Address | None,
-    ) -> tables.Order:
-        if request_id and caller.role is Role.CUSTOMER:
-            retried = repository.order_by_request(session, caller.customer_id, request_id)
-            if retried is not None:
-                return retried
-        found = repository.lock_cart(session, cart_id)
-        if found is None or not caller.may_see_customer(found[0].customer_id):
-            raise cart_not_found(cart_id)
-        cart, customer = found
-        if cart.state == "ordered":
-            # A retry after the first attempt's answer was lost.
-            existing = session.get(tables.Order, cart.order_id)
-            assert existing is not None
+    ) -> Order:
+        # A customer's request id names one order: a retry gets the first.
+        retries = caller.customer_id if request_id and caller.role is Role.CUSTOMER else None
+        found = store.lock_cart(session, cart_id, caller_customer_id=retries, request_id=request_id)
+        if found is None:
+            existing = self._retried(session, caller, request_id)
+            if existing is None:
+                raise cart_not_found(cart_id)
             return existing
-        if not cart.items:
-            raise errors.failed_precondition(
-                "CART_EMPTY", f"cart {cart_id} has no items", cart_id=cart_id
-            )
-        destination = address or address_of(customer)
-        wanted = {item.product_id: item.quantity for item in cart.items}
-        allocations = _reserve(session, wanted, destination)
-
-        lines = [
-            tables.OrderLine(
-                product_id=item.product_id,
-                sku=item.product.sku,
-                name=item.product.name,
-                quantity=item.quantity,
-                unit_price_minor=item.product.price_minor,
-            )
-            for item in cart.items
-        ]
-        currency = cart.items[0].product.currency_code
-        order = tables.Order(
-            customer_id=cart.customer_id,
-            cart_id=cart.id,
-            request_id=request_id or None,
-            state=OrderState.CONFIRMED.value,
-            currency_code=currency,
-            total_minor=_total(lines, currency).amount_minor,
-            lines=lines,
-            allocations=allocations,
-            shipments=[],
-            **vars(destination),
+        if found.retried_order_id is not None:
+            return self._order(session, found.retried_order_id)
+        cart = found.cart
+        if not caller.may_see_customer(cart.customer_id):
+            raise cart_not_found(cart_id)
+        if cart.order_id is not None:
+            # A retry after the first attempt's answer was lost.
+            return self._order(session, cart.order_id)
+        warehouses, names = store.read_items_and_lock_stock(session, cart)
+        destination = address or found.customer_address
+        plan = _plan(cart.wanted, warehouses, destination.point)
+        order = cart.place(found.next_order_id, request_id, destination, plan, names)
+        order.create_time, order.update_time = store.insert_order(
+            session, order, events.entries(order)
         )
-        session.add(order)
-        session.flush()
-        cart.state, cart.order_id = "ordered", order.id
-        events.alert_shipping(session, order)
-        events.notify_customer(
-            session,
-            order,
-            f"Order {order.id} confirmed",
-            f"Thank you! Order {order.id} is confirmed: {sum(wanted.values())} item(s), "
-            f"{_format(Money(order.total_minor, currency))}, shipping from "
-            f"{len({a.warehouse_id for a in allocations})} warehouse(s).",
-        )
-        session.flush()
         return order
 
-    def get_order(self, caller: Principal, order_id: int) -> tables.Order:
+    @staticmethod
+    def _retried(session: Session, caller: Principal, request_id: str) -> Order | None:
+        if not (request_id and caller.role is Role.CUSTOMER):
+            return None
+        row = repository.order_by_request(session, caller.customer_id, request_id)
+        return None if row is None else as_domain(row)
+
+    @staticmethod
+    def _order(session: Session, order_id: int) -> Order:
+        order = store.order(session, order_id)
+        if order is None:
+            raise order_not_found(order_id)
+        return order
+
+    def get_order(self, caller: Principal, order_id: int) -> Order:
         with self._sessions() as session:
-            order = session.get(tables.Order, order_id)
+            order = store.order(session, order_id)
             if order is None or not caller.may_see_customer(order.customer_id):
                 raise order_not_found(order_id)
             return order
 
     def list_orders(
         self, caller: Principal, customer_id: int, state: str | None, page_size: int, token: str
-    ) -> paging.Page[tables.Order]:
+    ) -> paging.Page[Order]:
         size, before = paging.page_size(page_size), paging.decode(token)
         if caller.role is Role.CUSTOMER:
             customer_id = caller.customer_id
@@ -231,7 +205,8 @@ class OrderHandlers:
             rows = repository.page_of_orders(
                 session, customer_id=customer_id or None, state=state, before=before, size=size
             )
-        return paging.page_of(rows, size, key=lambda row: row.id)
+            orders = [as_domain(row) for row in rows]
+        return paging.page_of(orders, size, key=lambda order: order.order_id)
 
     def update_order(
         self,
@@ -240,7 +215,7 @@ class OrderHandlers:
         expected_etag: str,
         quantities: Mapping[int, int] | None,
         address: Address | None,
-    ) -> tables.Order:
+    ) -> Order:
         with transaction(self._sessions) as session:
             order = self._changeable_order(session, caller, order_id, expected_etag)
             if quantities is not None:
@@ -271,15 +246,15 @@ class OrderHandlers:
                 session, order, f"Order {order.id} updated", f"Order {order.id} was updated."
             )
             session.flush()
-            return order
+            return as_domain(order)
 
-    def cancel_order(self, caller: Principal, order_id: int, expected_etag: str) -> tables.Order:
+    def cancel_order(self, caller: Principal, order_id: int, expected_etag: str) -> Order:
         with transaction(self._sessions) as session:
             order = repository.lock_order(session, order_id)
             if order is None or not caller.may_see_customer(order.customer_id):
                 raise order_not_found(order_id)
             if order.state == OrderState.CANCELLED.value:
-                return order  # cancelling twice is not an error
+                return as_domain(order)  # cancelling twice is not an error
             order = self._changeable_order(session, caller, order_id, expected_etag, order)
             repository.adjust_stock(session, _release(order))
             order.allocations = []
@@ -293,7 +268,7 @@ class OrderHandlers:
                 f"Order {order.id} was cancelled; you will not be charged.",
             )
             session.flush()
-            return order
+            return as_domain(order)
 
     def _changeable_order(
         self,
@@ -323,36 +298,27 @@ class OrderHandlers:
 
     def record_shipment_progress(
         self, order_id: int, shipment_id: int, progress: Progress
-    ) -> tables.Order:
+    ) -> Order:
         with transaction(self._sessions) as session:
-            order = repository.lock_order(session, order_id)
+            order = store.lock_order(session, order_id)
             if order is None:
                 raise order_not_found(order_id)
-            shipment = next((s for s in order.shipments if s.shipment_id == shipment_id), None)
-            if shipment is None:
-                shipment = tables.OrderShipment(shipment_id=shipment_id, progress=progress.value)
-                order.shipments.append(shipment)
-            else:
-                current = Progress(shipment.progress)
-                shipment.progress = lifecycle.advance(current, progress).value
-            before = OrderState(order.state)
-            after = lifecycle.derive_state(
-                before,
-                (Progress(s.progress) for s in order.shipments),
-                len({a.warehouse_id for a in order.allocations}),
-            )
-            if after is not before:
-                order.state = after.value
-                order.version += 1
-                if after is OrderState.DELIVERED:
-                    events.notify_customer(
-                        session,
-                        order,
-                        f"Order {order.id} delivered",
-                        f"Every parcel of order {order.id} has been delivered. Enjoy!",
-                    )
-            session.flush()
+            order.record_progress(shipment_id, progress)
+            store.save_progress(session, order, shipment_id, events.entries(order))
             return order
+
+
+def _plan(wanted: Mapping[int, int], warehouses: list[WarehouseStock], to: Point) -> Plan:
+    try:
+        return allocate(wanted, warehouses, to)
+    except OutOfStock as short:
+        raise errors.failed_precondition(
+            "OUT_OF_STOCK",
+            f"product {short.product_id}: {short.wanted} wanted, {short.available} available",
+            product_id=short.product_id,
+            wanted=short.wanted,
+            available=short.available,
+        ) from None
 
 
 def _reserve(
@@ -373,16 +339,7 @@ def _reserve(
             )
             for w in warehouses
         ]
-    try:
-        plan = allocate(wanted, warehouses, Point(destination.latitude, destination.longitude))
-    except OutOfStock as short:
-        raise errors.failed_precondition(
-            "OUT_OF_STOCK",
-            f"product {short.product_id}: {short.wanted} wanted, {short.available} available",
-            product_id=short.product_id,
-            wanted=short.wanted,
-            available=short.available,
-        ) from None
+    plan = _plan(wanted, warehouses, destination.point)
     deltas = dict(give_back or {})
     for warehouse_id, items in plan.items():
         for product_id, units in items.items():
@@ -421,11 +378,6 @@ def _total(lines: Sequence[tables.OrderLine], currency: str) -> Money:
     return total(
         (Money(line.unit_price_minor, currency).times(line.quantity) for line in lines), currency
     )
-
-
-def _format(amount: Money) -> str:
-    units, cents = divmod(amount.amount_minor, 100)
-    return f"{units}.{cents:02d} {amount.currency}"
 
 
 def _touched(session: Session, cart: tables.Cart) -> tables.Cart:

@@ -1,5 +1,7 @@
-"""Queries Orders runs, in SQLAlchemy 2.0 style. Rows stay ORM objects; the
-decisions are made by orders.domain on plain values built from them."""
+"""Queries of Orders' less travelled paths (carts, listing, updating and
+cancelling orders), with the ORM, in SQLAlchemy 2.0 style. The decisions
+are made by orders.domain on plain values built from the rows; the paths
+every order takes are in orders/store.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from orders import tables
 from orders.domain.allocation import Point, WarehouseStock
+from orders.domain.lifecycle import OrderState, Progress
+from orders.domain.order import Address, Allocation, Line, Order
 
 
 def lock_cart(session: Session, cart_id: int) -> tuple[tables.Cart, tables.Customer] | None:
@@ -108,3 +112,28 @@ def page_of_orders(
     if before is not None:
         query = query.where(tables.Order.id < before)
     return session.scalars(query).all()
+
+
+def to_domain(row: tables.Order, address: Address) -> Order:
+    return Order(
+        order_id=row.id,
+        customer_id=row.customer_id,
+        cart_id=row.cart_id,
+        request_id=row.request_id or "",
+        state=OrderState(row.state),
+        currency_code=row.currency_code,
+        total_minor=row.total_minor,
+        version=row.version,
+        address=address,
+        lines=[
+            Line(line.product_id, line.sku, line.name, line.quantity, line.unit_price_minor)
+            for line in row.lines
+        ],
+        allocations=[
+            Allocation(a.warehouse_id, a.warehouse.name, a.product_id, a.quantity)
+            for a in row.allocations
+        ],
+        shipments={s.shipment_id: Progress(s.progress) for s in row.shipments},
+        create_time=row.create_time,
+        update_time=row.update_time,
+    )
