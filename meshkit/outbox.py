@@ -2,12 +2,17 @@
 
 A handler records an event with `enqueue()` in the same transaction as the
 state change that causes it, so both happen or neither does. A relay (one per
-service instance) claims pending rows with FOR UPDATE SKIP LOCKED, so several
-relays share the work without sending a row twice, delivers each through a
-typed stub and marks it delivered. A transient failure postpones the row with
-exponential backoff and jitter; a permanent one (the receiver refuses the
-event) marks it failed. Nothing is deleted: pending and failed rows stay
-visible (`shopmesh outbox`).
+service instance) claims a batch of due rows with FOR UPDATE SKIP LOCKED, so
+several relays share the work without sending a row twice, delivers the batch
+concurrently and records the outcomes with one statement per kind of outcome
+(delivered, postponed, failed), whatever the batch's size. A transient
+failure postpones the row with exponential backoff and jitter; a permanent
+one (the receiver refuses the event) marks it failed.
+
+Pending and failed rows stay visible (`shopmesh outbox`); failed ones are
+never deleted. Delivered rows are kept for a retention period (so that one
+can still see what went out, and when) and then pruned, so that the table a
+relay works on does not grow with every event ever sent.
 
 Receivers must be idempotent: a relay that crashes after delivering but
 before committing delivers the row again.
@@ -23,9 +28,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -35,17 +41,26 @@ from sqlalchemy import (
     Engine,
     Identity,
     Index,
+    Interval,
     LargeBinary,
+    Row,
     String,
+    Table,
     Text,
+    any_,
+    bindparam,
+    column,
+    delete,
     func,
+    select,
     text,
+    update,
 )
-from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from meshkit import callctx
-from meshkit.config import Settings
+from meshkit.config import ConfigError, Settings
 from meshkit.listen import ConnectionLost, Listener
 
 log = logging.getLogger("meshkit.outbox")
@@ -103,7 +118,58 @@ class Delivery:
     timeout: float
 
 
+# Delivers one event and returns once it is handed over; raises
+# PermanentDeliveryError (or a grpc.RpcError with a code in PERMANENT_CODES)
+# when retrying cannot help, and anything else when it may.
+#
+# A deliverer that can also start a delivery without waiting for it (as
+# RpcDeliverer does) has a method `start(payload, delivery) -> Pending`; the
+# relay then has a whole batch in flight at once, and calls `start` inside the
+# row's `callctx.bound(...)`, so that what it sends carries the request id.
+# A plain function is called one row at a time.
 Deliver = Callable[[bytes, Delivery], None]
+
+
+class Pending(Protocol):
+    """A delivery under way: `result()` waits for it and raises as `Deliver` would."""
+
+    def result(self) -> object: ...
+
+
+class RpcDeliverer:
+    """Delivers a stored request by calling a unary stub method with it.
+
+    With `idempotency_field`, the event id is written into that field of the
+    request, so that the receiver recognises a redelivery."""
+
+    def __init__(
+        self,
+        method: Callable[..., object],
+        request_type: type[Message],
+        idempotency_field: str | None = None,
+    ) -> None:
+        self._method = method
+        self._request_type = request_type
+        self._idempotency_field = idempotency_field
+
+    def _request(self, payload: bytes, delivery: Delivery) -> Message:
+        request = self._request_type.FromString(payload)
+        if self._idempotency_field:
+            setattr(request, self._idempotency_field, delivery.event_id)
+        return request
+
+    def __call__(self, payload: bytes, delivery: Delivery) -> None:
+        self._method(self._request(payload, delivery), timeout=delivery.timeout)
+
+    def start(self, payload: bytes, delivery: Delivery) -> Pending:
+        request = self._request(payload, delivery)
+        future = getattr(self._method, "future", None)
+        if future is None:  # a plain function standing in for a stub method
+            return _settled(lambda: self._method(request, timeout=delivery.timeout))
+        # The client interceptor runs here, in this thread: it reads the
+        # request id the relay has bound for this row.
+        pending: Pending = future(request, timeout=delivery.timeout)
+        return pending
 
 
 def rpc_deliverer(
@@ -111,19 +177,30 @@ def rpc_deliverer(
     request_type: type[Message],
     *,
     idempotency_field: str | None = None,
-) -> Deliver:
-    """Deliver a stored request by calling a unary stub method with it.
+) -> RpcDeliverer:
+    """Deliver a stored request by calling a unary stub method with it (see RpcDeliverer)."""
+    return RpcDeliverer(method, request_type, idempotency_field)
 
-    With `idempotency_field`, the event id is written into that field of the
-    request, so that the receiver recognises a redelivery."""
 
-    def deliver(payload: bytes, delivery: Delivery) -> None:
-        request = request_type.FromString(payload)
-        if idempotency_field:
-            setattr(request, idempotency_field, delivery.event_id)
-        method(request, timeout=delivery.timeout)
+class _Settled:
+    """A delivery that has already run (a plain deliverer, or a failed start)."""
 
-    return deliver
+    __slots__ = ("_error",)
+
+    def __init__(self, error: Exception | None) -> None:
+        self._error = error
+
+    def result(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+def _settled(call: Callable[[], object]) -> _Settled:
+    try:
+        call()
+    except Exception as error:
+        return _Settled(error)
+    return _Settled(None)
 
 
 class PermanentDeliveryError(Exception):
@@ -156,6 +233,85 @@ class Backoff:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+@dataclass
+class _Outcomes:
+    """A batch's results, gathered so that each kind is written in one statement."""
+
+    delivered: list[int] = field(default_factory=list)
+    postponed: list[tuple[int, timedelta, str]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    # Topics whose receiver could not be reached: their other rows wait.
+    unreachable: set[str] = field(default_factory=set)
+
+
+# What the claim selects: id, event_id, topic, payload, request_id, attempts.
+_Claimed = Row[int, uuid.UUID, str, bytes, str, int]
+
+# Delivered rows are kept this long (seconds), then pruned.
+DEFAULT_RETENTION = 600.0
+
+
+class _Statements:
+    """The relay's SQL for one outbox table, in Core and built once: it
+    loads no ORM objects, and each kind of outcome is one statement for the
+    whole batch."""
+
+    def __init__(self, t: Table, batch_size: int, prune_batch: int) -> None:
+        pending = (t.c.delivered_at.is_(None), t.c.failed_at.is_(None))
+        now = func.statement_timestamp()
+        self.claim = (
+            select(t.c.id, t.c.event_id, t.c.topic, t.c.payload, t.c.request_id, t.c.attempts)
+            .where(*pending, t.c.available_at <= func.now())
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        ids = bindparam("ids", type_=ARRAY(BigInteger))
+        errors = bindparam("errors", type_=ARRAY(Text))
+        self.delivered = (
+            update(t).where(t.c.id == any_(ids)).values(delivered_at=now, attempts=t.c.attempts + 1)
+        )
+        # UPDATE ... FROM unnest(:ids, :delays, :errors): a value of its own per row.
+        later = (
+            func.unnest(ids, bindparam("delays", type_=ARRAY(Interval)), errors)
+            .table_valued(column("id", BigInteger), column("delay", Interval), column("error"))
+            .render_derived("later")
+        )
+        self.postponed = (
+            update(t)
+            .where(t.c.id == later.c.id)
+            .values(
+                attempts=t.c.attempts + 1,
+                available_at=now + later.c.delay,
+                last_error=later.c.error,
+            )
+        )
+        refused = (
+            func.unnest(ids, errors)
+            .table_valued(column("id", BigInteger), column("error"))
+            .render_derived("refused")
+        )
+        self.failed = (
+            update(t)
+            .where(t.c.id == refused.c.id)
+            .values(attempts=t.c.attempts + 1, failed_at=now, last_error=refused.c.error)
+        )
+        self.next_due = select(
+            func.extract("epoch", func.min(t.c.available_at) - func.now())
+        ).where(*pending)
+        # No index on delivered_at, which would cost every delivery one more
+        # index write: the inner select scans the table, which pruning keeps
+        # small. `= ANY(ARRAY(...))` deletes by primary key, where `IN (...)`
+        # would have PostgreSQL hash-join a second scan of the table.
+        doomed = (
+            select(t.c.id)
+            .where(t.c.delivered_at < func.now() - bindparam("retention", type_=Interval))
+            .limit(prune_batch)
+            .with_for_update(skip_locked=True)
+        )
+        self.prune = delete(t).where(t.c.id == any_(func.array(doomed.scalar_subquery())))
+
+
 class Relay:
     def __init__(
         self,
@@ -165,17 +321,23 @@ class Relay:
         *,
         call_timeout: float = 5.0,
         poll_interval: float = 5.0,
-        batch_size: int = 20,
+        batch_size: int = 100,
         backoff: Backoff = Backoff(),
+        retention: float = DEFAULT_RETENTION,
+        prune_interval: float = 30.0,
+        prune_batch: int = 5000,
     ) -> None:
         self._engine = engine
-        self._table = table
         self._deliverers = deliverers
         self._call_timeout = call_timeout
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._backoff = backoff
+        self._prune_interval = prune_interval
+        self._prune_batch = prune_batch
+        self._retention = timedelta(seconds=retention)
         self._channel = table.__tablename__  # type: ignore[attr-defined]
+        self._sql = _Statements(table.__table__, batch_size, prune_batch)  # type: ignore[attr-defined]
 
     @classmethod
     def for_service(
@@ -185,13 +347,14 @@ class Relay:
         table: type[OutboxRow],
         deliverers: Mapping[str, Deliver],
     ) -> Relay:
-        """A relay with the call timeout and backoff the settings give."""
+        """A relay with the call timeout, backoff and retention the settings give."""
         return cls(
             engine,
             table,
             deliverers,
             call_timeout=settings.call_timeout,
             backoff=Backoff(settings.outbox_backoff, settings.outbox_backoff_cap),
+            retention=_seconds(settings, "OUTBOX_RETENTION_SECONDS", DEFAULT_RETENTION),
         )
 
     # -- one pass -----------------------------------------------------------
@@ -199,99 +362,134 @@ class Relay:
     def drain(self) -> int:
         """Deliver every row that is due; return how many were attempted."""
         attempted = 0
-        while batch := self._deliver_batch():
-            attempted += batch
-        return attempted
+        # A batch short of full means nothing else was due (or another relay
+        # holds it); events written meanwhile send NOTIFY, which `run` hears.
+        while (claimed := self._deliver_batch()) == self._batch_size:
+            attempted += claimed
+        return attempted + claimed
 
     def _deliver_batch(self) -> int:
-        table = self._table
-        with Session(self._engine) as session, session.begin():
-            rows = session.scalars(
-                sql_select(table)
-                .where(
-                    table.delivered_at.is_(None),
-                    table.failed_at.is_(None),
-                    table.available_at <= func.now(),
+        with self._engine.begin() as connection:
+            rows = connection.execute(self._sql.claim).all()
+            if not rows:
+                return 0
+            outcomes = _Outcomes()
+            self._deliver(rows, outcomes)
+            if outcomes.delivered:
+                connection.execute(self._sql.delivered, {"ids": outcomes.delivered})
+            if outcomes.postponed:
+                ids, delays, reasons = zip(*outcomes.postponed, strict=True)
+                connection.execute(
+                    self._sql.postponed,
+                    {"ids": list(ids), "delays": list(delays), "errors": list(reasons)},
                 )
-                .order_by(table.id)
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            # A receiver that is down fails every row for it; try it once per batch.
-            unreachable: set[str] = set()
-            for row in rows:
-                if row.topic in unreachable:
-                    self._postpone(row, "receiver unavailable earlier in this batch")
-                    continue
-                if not self._deliver(row):
-                    unreachable.add(row.topic)
+            if outcomes.failed:
+                ids, reasons = zip(*outcomes.failed, strict=True)
+                connection.execute(self._sql.failed, {"ids": list(ids), "errors": list(reasons)})
             return len(rows)
 
-    def _deliver(self, row: OutboxRow) -> bool:
-        """Deliver one row and record the outcome; False if the receiver was unreachable."""
-        deliver = self._deliverers.get(row.topic)
-        if deliver is None:
-            self._fail(row, f"no deliverer for topic {row.topic!r}")
-            return True
+    def _deliver(self, rows: Sequence[_Claimed], outcomes: _Outcomes) -> None:
+        """Deliver `rows`, all at once where the deliverer can start a call
+        without waiting for it.
+
+        A receiver that is down fails every row for it, so each topic's first
+        row goes first (the topics' first rows together): unless that finds
+        the receiver unreachable, the topic's other rows follow, together.
+        A receiver that is down is thus tried once per batch."""
+        first: dict[str, _Claimed] = {}
+        rest: list[_Claimed] = []
+        for row in rows:
+            if row.topic not in self._deliverers:
+                self._fail(outcomes, row, f"no deliverer for topic {row.topic!r}")
+            elif row.topic in first:
+                rest.append(row)
+            else:
+                first[row.topic] = row
+        self._deliver_together(first.values(), outcomes)
+        self._deliver_together(rest, outcomes)
+
+    def _deliver_together(self, rows: Iterable[_Claimed], outcomes: _Outcomes) -> None:
+        in_flight: list[tuple[_Claimed, Pending]] = []
+        for row in rows:
+            if row.topic in outcomes.unreachable:
+                self._postpone(outcomes, row, "receiver unavailable earlier in this batch")
+                continue
+            pending = self._start(row)
+            if isinstance(pending, _Settled):
+                # A plain deliverer has run already; its failure may stop the rest.
+                self._settle(row, pending, outcomes)
+            else:
+                in_flight.append((row, pending))
+        for row, pending in in_flight:
+            self._settle(row, pending, outcomes)
+
+    def _start(self, row: _Claimed) -> Pending:
+        deliver = self._deliverers[row.topic]
         delivery = Delivery(event_id=str(row.event_id), timeout=self._call_timeout)
+        with callctx.bound(row.request_id or callctx.new_request_id(), None):
+            start = getattr(deliver, "start", None)
+            if start is None:
+                return _settled(lambda: deliver(row.payload, delivery))
+            try:
+                pending: Pending = start(row.payload, delivery)
+            except Exception as error:
+                return _Settled(error)
+            return pending
+
+    def _settle(self, row: _Claimed, pending: Pending, outcomes: _Outcomes) -> None:
+        """Wait for one row's delivery and note its outcome."""
         try:
-            with callctx.bound(row.request_id or callctx.new_request_id(), None):
-                deliver(row.payload, delivery)
+            pending.result()
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             detail = f"{code.name}: {error.details()}"  # type: ignore[attr-defined]
             if code in PERMANENT_CODES:
-                self._fail(row, detail)
-                return True
-            self._postpone(row, detail)
-            return False
+                self._fail(outcomes, row, detail)
+            else:
+                self._postpone(outcomes, row, detail)
+                outcomes.unreachable.add(row.topic)
         except PermanentDeliveryError as error:
-            self._fail(row, str(error))
-            return True
+            self._fail(outcomes, row, str(error))
         except Exception as error:
             log.exception(
                 "deliverer raised", extra={"topic": row.topic, "event_id": str(row.event_id)}
             )
-            self._postpone(row, f"{type(error).__name__}: {error}")
-            return True
-        row.delivered_at = datetime.now(UTC)
-        row.attempts += 1
-        return True
+            self._postpone(outcomes, row, f"{type(error).__name__}: {error}")
+        else:
+            outcomes.delivered.append(row.id)
 
-    def _postpone(self, row: OutboxRow, reason: str) -> None:
-        row.attempts += 1
-        delay = self._backoff.delay(row.attempts)
-        row.available_at = datetime.now(UTC) + timedelta(seconds=delay)
-        row.last_error = reason
+    def _postpone(self, outcomes: _Outcomes, row: _Claimed, reason: str) -> None:
+        attempts = row.attempts + 1
+        delay = self._backoff.delay(attempts)
+        outcomes.postponed.append((row.id, timedelta(seconds=delay), reason))
         log.warning(
             "delivery postponed",
             extra={
                 "topic": row.topic,
                 "event_id": str(row.event_id),
-                "attempts": row.attempts,
+                "attempts": attempts,
                 "retry_in_s": round(delay, 2),
                 "error": reason,
             },
         )
 
-    def _fail(self, row: OutboxRow, reason: str) -> None:
-        row.attempts += 1
-        row.failed_at = datetime.now(UTC)
-        row.last_error = reason
+    def _fail(self, outcomes: _Outcomes, row: _Claimed, reason: str) -> None:
+        outcomes.failed.append((row.id, reason))
         log.error(
             "delivery failed for good",
             extra={"topic": row.topic, "event_id": str(row.event_id), "error": reason},
         )
 
+    def prune(self) -> int:
+        """Delete up to `prune_batch` rows delivered more than the retention
+        ago; return how many. Pending and failed rows are never deleted."""
+        with self._engine.begin() as connection:
+            return connection.execute(self._sql.prune, {"retention": self._retention}).rowcount
+
     def _next_due_in(self) -> float:
         """Seconds until the earliest postponed row is due (capped by the poll)."""
-        table = self._table
-        with Session(self._engine) as session:
-            due = session.scalar(
-                sql_select(func.extract("epoch", func.min(table.available_at) - func.now())).where(
-                    table.delivered_at.is_(None), table.failed_at.is_(None)
-                )
-            )
+        with self._engine.connect() as connection:
+            due = connection.scalar(self._sql.next_due)
         if due is None:
             return self._poll_interval
         return min(max(float(due), 0.0), self._poll_interval)
@@ -300,13 +498,20 @@ class Relay:
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set, waking on NOTIFY, on the next due row
-        or on the poll interval, whichever comes first."""
+        or on the poll interval, whichever comes first; prune now and then."""
         listener = Listener(self._engine, self._channel)
+        prune_at = time.monotonic()
         try:
             while not stop.is_set():
                 try:
                     self.drain()
-                    wait = self._next_due_in()
+                    backlog = False
+                    if time.monotonic() >= prune_at:
+                        # Bounded, so that deliveries never wait long behind it;
+                        # a full prune (a backlog) continues on the next pass.
+                        backlog = self.prune() == self._prune_batch
+                        prune_at = time.monotonic() + (0 if backlog else self._prune_interval)
+                    wait = 0.0 if backlog else self._next_due_in()
                 except Exception:
                     log.warning("relay pass failed; retrying", exc_info=True)
                     wait = min(self._poll_interval, 1.0)
@@ -329,3 +534,14 @@ class Relay:
                     return
             except ConnectionLost:
                 continue
+
+
+def _seconds(settings: Settings, name: str, default: float) -> float:
+    value = settings.get(name, str(default))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    return seconds

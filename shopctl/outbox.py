@@ -1,5 +1,9 @@
 """`shopmesh outbox`: how far each service's outbox has got, and the events
-that are stuck, so an undeliverable event is seen rather than lost."""
+that are stuck, so an undeliverable event is seen rather than lost.
+
+Relays prune delivered rows once they are older than their retention
+(OUTBOX_RETENTION_SECONDS, 10 minutes by default), so "delivered" counts the
+recent ones; pending and failed rows are never pruned."""
 
 from __future__ import annotations
 
