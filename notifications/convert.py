@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from meshkit.wire import timestamp
 from notifications.domain.notification import Channel, DeliveryState
 from notifications.tables import Notification
@@ -16,7 +20,7 @@ DELIVERY_STATES = {
 }
 
 
-def notification(row: Notification) -> pb.Notification:
+def notification(row: Notification | Row[Any]) -> pb.Notification:
     return pb.Notification(
         notification_id=row.id,
         customer_id=row.customer_id,

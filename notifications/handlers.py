@@ -4,15 +4,17 @@ stored notification and its delivery's outbox row commit together."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshkit import errors, outbox, paging
+from meshkit import callctx, errors, paging
 from meshkit.db import transaction
 from meshkit.principal import Principal
 from notifications import repository
 from notifications.domain.notification import Channel, subject_for
-from notifications.tables import DeliveryOutbox, Notification
+from notifications.tables import Notification
 from shopmesh.notifications.v1 import notifications_pb2
 
 DELIVER = "deliver"
@@ -41,15 +43,23 @@ class NotificationHandlers:
         self._sessions = sessions
         self._default_channel = default_channel
 
-    def send(self, draft: Draft) -> Notification:
+    def send(self, draft: Draft) -> Row[Any]:
         with transaction(self._sessions) as session:
-            if draft.request_id:
-                first = repository.by_request_id(session, draft.request_id)
-                if first is not None:
-                    return first
-            if not repository.customer_exists(session, draft.customer_id):
+            prepared = repository.prepare(session, draft.customer_id, draft.request_id or None)
+            if prepared.first_id is not None:
+                first = repository.by_id(session, prepared.first_id)
+                assert first is not None
+                return first
+            if not prepared.customer_known:
                 raise customer_not_found(draft.customer_id)
-            stored = repository.insert_unless_sent(
+            delivery = repository.OutboxEntry(
+                DELIVER,
+                notifications_pb2.Notification(
+                    notification_id=prepared.next_id
+                ).SerializeToString(),
+                callctx.request_id(),
+            )
+            stored = repository.store(
                 session,
                 repository.NewNotification(
                     customer_id=draft.customer_id,
@@ -59,6 +69,8 @@ class NotificationHandlers:
                     order_id=draft.order_id or None,
                     request_id=draft.request_id or None,
                 ),
+                prepared.next_id,
+                delivery,
             )
             if stored is None:
                 # A concurrent send with this request id committed first; each
@@ -66,12 +78,6 @@ class NotificationHandlers:
                 first = repository.by_request_id(session, draft.request_id)
                 assert first is not None
                 return first
-            outbox.enqueue(
-                session,
-                DeliveryOutbox,
-                DELIVER,
-                notifications_pb2.Notification(notification_id=stored.id),
-            )
             return stored
 
     def list_notifications(

@@ -1,16 +1,32 @@
-"""Notifications' queries: rows in, rows out, no decisions."""
+"""Notifications' queries: rows in, rows out, no decisions.
+
+Sending and delivering, which every order does twice, are SQLAlchemy Core
+statements returning plain rows (no ORM objects to build and flush): a send
+is two statements, one to read what it needs and one to write.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, Table, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from notifications.domain.notification import Channel, DeliveryState
 from notifications.tables import Notification, customers
+
+notifications = cast(Table, Notification.__table__)
+
+
+class OutboxEntry(NamedTuple):
+    """A delivery to queue with the notification it delivers."""
+
+    topic: str
+    payload: bytes
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -27,33 +43,86 @@ def customer_exists(session: Session, customer_id: int) -> bool:
     return bool(session.scalar(select(exists().where(customers.c.id == customer_id))))
 
 
-def by_request_id(session: Session, request_id: str) -> Notification | None:
-    return session.scalars(
-        select(Notification).where(Notification.request_id == request_id)
-    ).one_or_none()
+@dataclass(frozen=True)
+class Prepared:
+    """What a send needs to know before it writes."""
+
+    # The notification already stored under the sender's request id.
+    first_id: int | None
+    customer_known: bool
+    # The id a new notification gets (taken up front, so that the delivery
+    # event written with it can name it).
+    next_id: int
 
 
-def insert_unless_sent(session: Session, new: NewNotification) -> Notification | None:
-    """Insert the notification; None when one with its request id exists.
-
-    ON CONFLICT makes a concurrent duplicate wait for the first insert and
-    then do nothing, instead of failing the transaction with a unique violation.
+_PREPARE = text(
     """
-    statement = (
-        insert(Notification)
-        .values(
-            customer_id=new.customer_id,
-            subject=new.subject,
-            message=new.message,
-            channel=new.channel.value,
-            delivery_state=DeliveryState.PENDING.value,
-            order_id=new.order_id,
-            request_id=new.request_id,
-        )
-        .on_conflict_do_nothing(index_elements=[Notification.request_id])
-        .returning(Notification)
+    SELECT (SELECT id FROM notifications WHERE request_id = :request_id) AS first_id,
+           EXISTS (SELECT 1 FROM customers WHERE id = :customer_id) AS customer_known,
+           nextval(pg_get_serial_sequence('notifications', 'id')) AS next_id
+    """
+)
+
+# ON CONFLICT makes a concurrent duplicate wait for the first insert and then
+# do nothing, instead of failing the transaction with a unique violation; its
+# delivery is queued only with the notification that was stored.
+_STORE = text(
+    """
+    WITH stored AS (
+        INSERT INTO notifications (id, customer_id, subject, message, channel,
+                                   delivery_state, order_id, request_id)
+        VALUES (:id, :customer_id, :subject, :message, :channel, :delivery_state,
+                :order_id, :request_id)
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING *
+    ), queued AS (
+        INSERT INTO notifications_outbox (event_id, topic, payload, request_id, attempts)
+        SELECT CAST(:event_id AS uuid), :topic, :payload, :call_request_id, 0 FROM stored
     )
-    return session.scalars(statement).one_or_none()
+    SELECT * FROM stored
+    """
+)
+
+
+def prepare(session: Session, customer_id: int, request_id: str | None) -> Prepared:
+    row = session.execute(_PREPARE, {"customer_id": customer_id, "request_id": request_id}).one()
+    return Prepared(row.first_id, row.customer_known, row.next_id)
+
+
+def by_id(session: Session, notification_id: int) -> Row[Any] | None:
+    return session.execute(
+        select(notifications).where(notifications.c.id == notification_id)
+    ).first()
+
+
+def by_request_id(session: Session, request_id: str) -> Row[Any] | None:
+    return session.execute(
+        select(notifications).where(notifications.c.request_id == request_id)
+    ).first()
+
+
+def store(
+    session: Session, new: NewNotification, notification_id: int, delivery: OutboxEntry
+) -> Row[Any] | None:
+    """Store the notification and queue its delivery, in one statement; None
+    when one with its request id exists already."""
+    return session.execute(
+        _STORE,
+        {
+            "id": notification_id,
+            "customer_id": new.customer_id,
+            "subject": new.subject,
+            "message": new.message,
+            "channel": new.channel.value,
+            "delivery_state": DeliveryState.PENDING.value,
+            "order_id": new.order_id,
+            "request_id": new.request_id,
+            "event_id": str(uuid.uuid4()),
+            "topic": delivery.topic,
+            "payload": delivery.payload,
+            "call_request_id": delivery.request_id,
+        },
+    ).first()
 
 
 def page_for_customer(
@@ -72,27 +141,26 @@ def page_for_customer(
     return session.scalars(query).all()
 
 
-def with_address(session: Session, notification_id: int) -> tuple[Notification, str | None] | None:
+def with_address(session: Session, notification_id: int) -> tuple[Row[Any], str | None] | None:
     """The notification and its customer's e-mail address (None if there is none)."""
     row = session.execute(
-        select(Notification, customers.c.email)
-        .outerjoin(customers, customers.c.id == Notification.customer_id)
-        .where(Notification.id == notification_id)
-    ).one_or_none()
+        select(notifications, customers.c.email)
+        .outerjoin(customers, customers.c.id == notifications.c.customer_id)
+        .where(notifications.c.id == notification_id)
+    ).first()
     if row is None:
         return None
-    notification, email = row
-    return notification, (email or None)
+    return row, (row.email or None)
 
 
 def settle(session: Session, notification_id: int, state: DeliveryState) -> None:
     """Record the outcome of a delivery. Only a pending notification changes,
     so a repeated delivery neither moves deliver_time nor revives a failure."""
     session.execute(
-        update(Notification)
+        update(notifications)
         .where(
-            Notification.id == notification_id,
-            Notification.delivery_state == DeliveryState.PENDING.value,
+            notifications.c.id == notification_id,
+            notifications.c.delivery_state == DeliveryState.PENDING.value,
         )
         .values(
             delivery_state=state.value,
