@@ -50,9 +50,12 @@ test-db: $(STAMP)
 mutation: $(STAMP)
 	$(BIN)/python tools/mutation.py
 
-# Latency from CreateOrder to its shipment and confirmation (own mesh, loopback).
+# Its own mesh on loopback, one table: sustained CreateOrder flow (errors,
+# latencies, outbox backlog, CPU per order, RSS) and closed-loop figures
+# against anchors measured in the same run (pgbench, a bare gRPC echo).
+# Options: `make bench BENCH_ARGS="--rate 50 --duration 10"`, `--help`.
 bench: $(STAMP)
-	PYTHONPATH=. $(BIN)/python bench/flow_latency.py
+	PYTHONPATH=. $(BIN)/python -m bench $(BENCH_ARGS)
 
 run: $(STAMP) $(DESCRIPTOR_SET)
 	$(BIN)/shopmesh run

@@ -1,0 +1,99 @@
+"""The calls the bench makes, as a customer's client makes them: a bearer
+token, a request id on every CreateOrder, a deadline on every call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.data import Carts, Catalogue
+from bench.load import Call
+from shopmesh.orders.v1 import orders_pb2 as pb
+from shopmesh.orders.v1 import orders_pb2_grpc
+from tests.support.rpc import Metadata, as_customer
+
+DEADLINE = 5.0
+GET_ORDER = "/shopmesh.orders.v1.OrderService/GetOrder"
+
+# Client-side round robin over every address of the target, as the services
+# balance over each other (meshkit/channels.py).
+_ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    """Create inside the event loop that will use it."""
+    return grpc.aio.insecure_channel(target, options=[("grpc.service_config", _ROUND_ROBIN)])
+
+
+async def warm_up(channel: grpc.aio.Channel, instances: int) -> None:
+    """Connect to every instance before the clock starts (health checks cost
+    the servers next to nothing)."""
+    health = health_pb2_grpc.HealthStub(channel)
+    for _ in range(4 * instances):
+        await health.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=10)
+
+
+class CustomerTokens:
+    """One edge token per bench customer, signed once."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+        self._metadata = {
+            customer_id: as_customer(customer_id)
+            for customer_id in range(
+                catalogue.first_customer, catalogue.first_customer + catalogue.customers
+            )
+        }
+
+    def of_cart(self, index: int) -> Metadata:
+        """The token of the customer owning cart `index` of a batch."""
+        return self._metadata[self._catalogue.customer_of(index)]
+
+
+def create_orders(channel: grpc.aio.Channel, carts: Carts, tokens: CustomerTokens) -> Call:
+    """Call i orders cart i of `carts`, with a fresh request id."""
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+
+    async def create(index: int) -> None:
+        await stub.CreateOrder(
+            _create_request(carts.first + index), metadata=tokens.of_cart(index), timeout=DEADLINE
+        )
+
+    return create
+
+
+async def place_order(channel: grpc.aio.Channel, cart_id: int, token: Metadata) -> int:
+    """Order one cart; the new order's id."""
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    reply = await stub.CreateOrder(_create_request(cart_id), metadata=token, timeout=DEADLINE)
+    return int(reply.order.order_id)
+
+
+def _create_request(cart_id: int) -> pb.CreateOrderRequest:
+    return pb.CreateOrderRequest(shopping_cart_id=cart_id, request_id=uuid.uuid4().hex)
+
+
+def get_order(channel: grpc.aio.Channel, order_id: int, token: Metadata) -> Call:
+    """Every call reads the same order (so its reply is the same bytes)."""
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    request = pb.GetOrderRequest(order_id=order_id)
+
+    async def get(_: int) -> None:
+        await stub.GetOrder(request, metadata=token, timeout=DEADLINE)
+
+    return get
+
+
+async def get_order_bytes(channel: grpc.aio.Channel, order_id: int, token: Metadata) -> bytes:
+    """GetOrder's reply exactly as the server serialized it."""
+    raw = channel.unary_unary(
+        GET_ORDER,
+        request_serializer=pb.GetOrderRequest.SerializeToString,
+        response_deserializer=None,
+    )
+    reply = await raw(pb.GetOrderRequest(order_id=order_id), metadata=token, timeout=DEADLINE)
+    assert isinstance(reply, bytes)
+    return reply
