@@ -52,6 +52,7 @@ from sqlalchemy import (
     column,
     delete,
     func,
+    insert,
     select,
     text,
     update,
@@ -107,6 +108,25 @@ def enqueue(session: Session, table: type[OutboxRow], topic: str, event: Message
             request_id=callctx.request_id(),
         )
     )
+
+
+def enqueue_many(
+    session: Session, table: type[OutboxRow], events: Iterable[tuple[str, Message]]
+) -> None:
+    """Record several events with one INSERT, without building ORM objects."""
+    request_id = callctx.request_id()
+    rows = [
+        {
+            "event_id": uuid.uuid4(),
+            "topic": topic,
+            "payload": event.SerializeToString(),
+            "request_id": request_id,
+            "attempts": 0,
+        }
+        for topic, event in events
+    ]
+    if rows:
+        session.execute(insert(table.__table__), rows)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

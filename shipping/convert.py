@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from meshkit.wire import timestamp
-from shipping import handlers, tables
 from shipping.domain.shipment import ShipmentState
+from shipping.store import ShipmentRecord
 from shopmesh.shipping.v1 import shipping_pb2 as pb
 
 STATES = {
@@ -16,16 +16,19 @@ STATES = {
 STATE_NAMES = {code: state for state, code in STATES.items()}
 
 
-def shipment(row: tables.Shipment) -> pb.Shipment:
+def shipment(value: ShipmentRecord) -> pb.Shipment:
     return pb.Shipment(
-        shipment_id=row.id,
-        order_id=row.order_id,
-        customer_id=row.customer_id,
-        warehouse_id=row.warehouse_id,
-        state=STATES[ShipmentState(row.state)],
-        items=[pb.ShipmentItem(product_id=i.product_id, quantity=i.quantity) for i in row.items],
-        tracking_number=row.tracking_number,
-        etag=handlers.etag(row),
-        create_time=timestamp(row.create_time),
-        update_time=timestamp(row.update_time),
+        shipment_id=value.shipment_id,
+        order_id=value.order_id,
+        customer_id=value.customer_id,
+        warehouse_id=value.warehouse_id,
+        state=STATES[value.state],
+        items=[
+            pb.ShipmentItem(product_id=product_id, quantity=quantity)
+            for product_id, quantity in sorted(value.items.items())
+        ],
+        tracking_number=value.tracking_number,
+        etag=value.etag,
+        create_time=timestamp(value.create_time),
+        update_time=timestamp(value.update_time),
     )

@@ -4,11 +4,15 @@ topic."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
 from meshkit import outbox
 from shipping import tables
 from shipping.domain.shipment import ShipmentState
+from shipping.store import ShipmentRecord
 from shopmesh.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shopmesh.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -45,31 +49,60 @@ _NOTICES = {
 
 def shipment_changed(session: Session, shipment: tables.Shipment) -> None:
     """Orders follows the shipment's progress; the customer hears about it."""
-    state = ShipmentState(shipment.state)
-    outbox.enqueue(
+    for topic, event in _told(
+        ShipmentState(shipment.state),
+        shipment.id,
+        shipment.order_id,
+        shipment.customer_id,
+        shipment.warehouse_id,
+        shipment.tracking_number,
+    ):
+        outbox.enqueue(session, tables.ShippingOutbox, topic, event)
+
+
+def shipments_changed(session: Session, shipments: Iterable[ShipmentRecord]) -> None:
+    """As shipment_changed, for several shipments, in one statement."""
+    outbox.enqueue_many(
         session,
         tables.ShippingOutbox,
-        SHIPMENT_PROGRESS,
-        orders_pb2.RecordShipmentProgressRequest(
-            order_id=shipment.order_id, shipment_id=shipment.id, progress=_PROGRESS[state]
+        (
+            told
+            for s in shipments
+            for told in _told(
+                s.state, s.shipment_id, s.order_id, s.customer_id, s.warehouse_id, s.tracking_number
+            )
         ),
     )
+
+
+def _told(
+    state: ShipmentState,
+    shipment_id: int,
+    order_id: int,
+    customer_id: int,
+    warehouse_id: int,
+    tracking_number: str,
+) -> list[tuple[str, Message]]:
     subject, message = _NOTICES[state]
-    outbox.enqueue(
-        session,
-        tables.ShippingOutbox,
-        CUSTOMER_NOTICE,
-        notifications_pb2.SendNotificationRequest(
-            customer_id=shipment.customer_id,
-            order_id=shipment.order_id,
-            subject=subject,
-            message=message.format(
-                tracking=shipment.tracking_number,
-                warehouse=shipment.warehouse_id,
-                order=shipment.order_id,
+    return [
+        (
+            SHIPMENT_PROGRESS,
+            orders_pb2.RecordShipmentProgressRequest(
+                order_id=order_id, shipment_id=shipment_id, progress=_PROGRESS[state]
             ),
         ),
-    )
+        (
+            CUSTOMER_NOTICE,
+            notifications_pb2.SendNotificationRequest(
+                customer_id=customer_id,
+                order_id=order_id,
+                subject=subject,
+                message=message.format(
+                    tracking=tracking_number, warehouse=warehouse_id, order=order_id
+                ),
+            ),
+        ),
+    ]
 
 
 def deliverers(

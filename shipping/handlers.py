@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from meshkit import errors, paging
 from meshkit.db import transaction
 from meshkit.principal import Principal
-from shipping import events, repository, tables
+from shipping import events, repository, store, tables
 from shipping.domain import shipment as domain
 from shipping.domain.shipment import ShipmentState
 from shipping.orders_client import OrderSnapshot
+from shipping.store import ShipmentRecord
 
 log = logging.getLogger("shipping.handlers")
 
@@ -45,7 +46,7 @@ class ShippingHandlers:
         self._sessions = sessions
         self._orders = orders
 
-    def receive_order_alert(self, order_id: int, customer_id: int) -> list[tables.Shipment]:
+    def receive_order_alert(self, order_id: int, customer_id: int) -> list[ShipmentRecord]:
         with transaction(self._sessions) as session:
             repository.lock_order(session, order_id)
             # Read the order only once the lock is held: alerts for one order
@@ -54,35 +55,47 @@ class ShippingHandlers:
             order = self._orders.get(order_id)
             if order is None or order.customer_id != customer_id:
                 raise order_not_found(order_id)
-            rows = repository.shipments_of(session, order_id, lock=True)
+            current = store.shipments_of(session, order_id)
             plan = domain.reconcile(
                 None if order.cancelled else order.fulfillments,
-                [repository.as_existing(row) for row in rows],
+                [shipment.existing for shipment in current],
             )
             if not plan.changes_anything and not plan.diverged:
-                return rows  # a repeated alert: nothing to write
-            return _apply(session, order, rows, plan)
+                return current  # a repeated alert: nothing to write
+            if plan.cancel or plan.update:
+                # The order changed after its shipments were planned (rare).
+                rows = repository.shipments_of(session, order_id, lock=True)
+                return [store.from_row(row) for row in _apply(session, order, rows, plan)]
+            created = (
+                store.create(session, order.order_id, order.customer_id, plan.create)
+                if plan.create
+                else []
+            )
+            events.shipments_changed(session, created)
+            _log_diverged(order, {s.shipment_id: s.state.value for s in current}, plan)
+            return sorted([*current, *created], key=lambda s: s.shipment_id)
 
-    def get_shipment(self, caller: Principal, shipment_id: int) -> tables.Shipment:
+    def get_shipment(self, caller: Principal, shipment_id: int) -> ShipmentRecord:
         with self._sessions() as session:
             row = repository.get(session, shipment_id)
             if row is None or not caller.may_see_customer(row.customer_id):
                 raise shipment_not_found(shipment_id)
-            return row
+            return store.from_row(row)
 
     def list_shipments(
         self, caller: Principal, order_id: int | None, size: int, after: int | None
-    ) -> paging.Page[tables.Shipment]:
+    ) -> paging.Page[ShipmentRecord]:
         customer_id = None if caller.is_staff else caller.customer_id
         with self._sessions() as session:
             rows = repository.page(
                 session, customer_id=customer_id, order_id=order_id, after=after, size=size
             )
-        return paging.page_of(rows, size, key=lambda row: row.id)
+            shipments = [store.from_row(row) for row in rows]
+        return paging.page_of(shipments, size, key=lambda shipment: shipment.shipment_id)
 
     def update_state(
         self, shipment_id: int, target: ShipmentState, expected_etag: str
-    ) -> tables.Shipment:
+    ) -> ShipmentRecord:
         with transaction(self._sessions) as session:
             # FOR UPDATE: concurrent updates (and alerts) queue here, and each
             # sees the state the one before it left.
@@ -97,7 +110,7 @@ class ShippingHandlers:
                 )
             current = ShipmentState(row.state)
             if current is target:
-                return row  # already there: a retried update changes nothing
+                return store.from_row(row)  # already there: a retried update changes nothing
             if not domain.may_move(current, target):
                 raise errors.failed_precondition(
                     "INVALID_STATE_TRANSITION",
@@ -109,7 +122,7 @@ class ShippingHandlers:
             row.version += 1
             session.flush()
             events.shipment_changed(session, row)
-            return row
+            return store.from_row(row)
 
 
 def _apply(
@@ -150,15 +163,18 @@ def _apply(
     changed += created
     for row in changed:
         events.shipment_changed(session, row)
+    _log_diverged(order, {row.id: row.state for row in rows}, plan)
+    return sorted([*rows, *created], key=lambda row: row.id)
+
+
+def _log_diverged(order: OrderSnapshot, states: dict[int, str], plan: domain.Plan) -> None:
     for shipment_id in plan.diverged:
-        row = by_id[shipment_id]
         log.warning(
             "shipment already left and no longer matches its order",
             extra={
                 "order_id": order.order_id,
                 "shipment_id": shipment_id,
-                "state": row.state,
+                "state": states[shipment_id],
                 "order_cancelled": order.cancelled,
             },
         )
-    return sorted([*rows, *created], key=lambda row: row.id)

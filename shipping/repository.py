@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shipping import tables
-from shipping.domain.shipment import Existing, ShipmentState
 
 
 def lock_order(session: Session, order_id: int) -> None:
@@ -51,15 +50,6 @@ def page(
     if after is not None:
         query = query.where(tables.Shipment.id > after)
     return session.scalars(query).all()
-
-
-def as_existing(row: tables.Shipment) -> Existing:
-    return Existing(
-        shipment_id=row.id,
-        warehouse_id=row.warehouse_id,
-        state=ShipmentState(row.state),
-        items={item.product_id: item.quantity for item in row.items},
-    )
 
 
 def set_items(row: tables.Shipment, items: dict[int, int]) -> None:
