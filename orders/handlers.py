@@ -131,8 +131,16 @@ class OrderHandlers:
         self, caller: Principal, cart_id: int, request_id: str, address: Address | None
     ) -> Order:
         try:
-            with transaction(self._sessions) as session:
-                return self._create_order(session, caller, cart_id, request_id, address)
+            try:
+                with transaction(self._sessions) as session:
+                    return self._create_order(session, caller, cart_id, request_id, address)
+            except store.StockMoved:
+                # Another order took units this one planned on: decide again,
+                # this time on locked stock, which cannot move.
+                with transaction(self._sessions) as session:
+                    return self._create_order(
+                        session, caller, cart_id, request_id, address, lock_stock=True
+                    )
         except IntegrityError:
             # Two first attempts with the same request id raced; the other won.
             with self._sessions() as session:
@@ -148,6 +156,8 @@ class OrderHandlers:
         cart_id: int,
         request_id: str,
         address: Address | None,
+        *,
+        lock_stock: bool = False,
     ) -> Order:
         # A customer's request id names one order: a retry gets the first.
         retries = caller.customer_id if request_id and caller.role is Role.CUSTOMER else None
@@ -165,7 +175,7 @@ class OrderHandlers:
         if cart.order_id is not None:
             # A retry after the first attempt's answer was lost.
             return self._order(session, cart.order_id)
-        warehouses, names = store.read_items_and_lock_stock(session, cart)
+        warehouses, names = store.read_items_and_stock(session, cart, lock=lock_stock)
         destination = address or found.customer_address
         plan = _plan(cart.wanted, warehouses, destination.point)
         order = cart.place(found.next_order_id, request_id, destination, plan, names)

@@ -12,6 +12,15 @@ Why some reads are split in two: a row lock waited on (FOR UPDATE) makes
 PostgreSQL re-read the locked row, but not the rest of the statement, which
 still sees the data from before the wait. What is read after locking a row
 is therefore read by the next statement.
+
+Stock is read without locks and taken by the writing statement only where
+enough is still there (`available >= units`), locking its rows in
+(warehouse, product) order so that concurrent orders queue rather than
+deadlock. Its rows are thus locked for one statement and the commit, not
+while the order is decided: under load, orders for the same products no
+longer queue behind each other's Python. When stock moved between the read
+and the write, nothing is written (StockMoved) and the caller decides again
+on locked rows.
 """
 
 from __future__ import annotations
@@ -67,38 +76,51 @@ _LOCK_CART = text(
     """
 )
 
+
+class StockMoved(Exception):
+    """Another order took units this one had planned on since it read them."""
+
+
 # Read after the cart is locked, so that they are the items as of that lock.
-# Stock rows are locked in (warehouse, product) order, so that concurrent
-# orders queue rather than deadlock.
-_ITEMS_AND_STOCK = text(
-    """
+_ITEMS_AND_STOCK = """
     WITH items AS (
         SELECT i.product_id, i.quantity, p.sku, p.name, p.price_minor, p.currency_code
           FROM cart_items i JOIN products p ON p.id = i.product_id
          WHERE i.cart_id = :cart_id
-    ), locked AS (
+    ), stocked AS (
         SELECT s.warehouse_id, s.product_id, s.available, w.name, w.latitude, w.longitude
           FROM stock s JOIN warehouses w ON w.id = s.warehouse_id
          WHERE s.product_id IN (SELECT product_id FROM items)
          ORDER BY s.warehouse_id, s.product_id
-           FOR UPDATE OF s
+          {lock}
     )
     SELECT (SELECT coalesce(json_agg(json_build_array(
                 product_id, quantity, sku, name, price_minor, currency_code)
                 ORDER BY product_id), '[]') FROM items),
            (SELECT coalesce(json_agg(json_build_array(
                 warehouse_id, product_id, available, name, latitude, longitude)), '[]')
-              FROM locked)
-    """
-)
+              FROM stocked)
+"""
+_ITEMS_AND_STOCK_AS_IS = text(_ITEMS_AND_STOCK.format(lock=""))
+# In (warehouse, product) order, so that concurrent orders queue rather than
+# deadlock.
+_ITEMS_AND_LOCKED_STOCK = text(_ITEMS_AND_STOCK.format(lock="FOR UPDATE OF s"))
 
 _PLACE = text(
     """
     WITH taken AS (
+        -- The subquery locks the rows in its order before any is updated.
         UPDATE stock s SET available = s.available - t.units
-          FROM unnest(CAST(:warehouse_ids AS bigint[]), CAST(:product_ids AS bigint[]),
-                      CAST(:units AS integer[])) AS t (warehouse_id, product_id, units)
+          FROM (SELECT k.warehouse_id, k.product_id, w.units
+                  FROM stock k
+                  JOIN unnest(CAST(:warehouse_ids AS bigint[]), CAST(:product_ids AS bigint[]),
+                              CAST(:units AS integer[])) AS w (warehouse_id, product_id, units)
+                    ON k.warehouse_id = w.warehouse_id AND k.product_id = w.product_id
+                 ORDER BY k.warehouse_id, k.product_id
+                   FOR UPDATE OF k) AS t
          WHERE s.warehouse_id = t.warehouse_id AND s.product_id = t.product_id
+           AND s.available >= t.units
+        RETURNING 1
     ), placed AS (
         INSERT INTO orders (id, customer_id, cart_id, request_id, state, currency_code,
                             total_minor, version, recipient, line1, city, postal_code,
@@ -126,7 +148,7 @@ _PLACE = text(
         SELECT *, 0 FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]),
                              CAST(:payloads AS bytea[]), CAST(:request_ids AS text[]))
     )
-    SELECT create_time, update_time FROM placed
+    SELECT create_time, update_time, (SELECT count(*) FROM taken) AS taken FROM placed
     """
 )
 
@@ -192,12 +214,13 @@ def lock_cart(
     )
 
 
-def read_items_and_lock_stock(
-    session: Session, cart: Cart
+def read_items_and_stock(
+    session: Session, cart: Cart, *, lock: bool = False
 ) -> tuple[list[WarehouseStock], dict[int, str]]:
-    """Fill in the locked cart's items and lock the stock of its products:
-    the warehouses holding them, and their names."""
-    items, stock = session.execute(_ITEMS_AND_STOCK, {"cart_id": cart.cart_id}).one()
+    """Fill in the locked cart's items and read (with `lock`, lock) the
+    stock of its products: the warehouses holding them, and their names."""
+    statement = _ITEMS_AND_LOCKED_STOCK if lock else _ITEMS_AND_STOCK_AS_IS
+    items, stock = session.execute(statement, {"cart_id": cart.cart_id}).one()
     cart.items = [
         CartItem(product_id, quantity, sku, name, Money(price, currency))
         for product_id, quantity, sku, name, price, currency in items
@@ -218,7 +241,8 @@ def insert_order(
 ) -> tuple[datetime, datetime]:
     """Write a placed order in one statement: take its units from stock,
     insert it with its lines and allocations, close its cart and queue its
-    events. Returns its create and update times."""
+    events. Returns its create and update times; raises StockMoved (and the
+    transaction must be rolled back) when some units were no longer there."""
     row = session.execute(
         _PLACE,
         {
@@ -242,6 +266,8 @@ def insert_order(
             **_outbox_columns(events),
         },
     ).one()
+    if row.taken != len(order.allocations):
+        raise StockMoved(f"order {order.order_id}")
     return row.create_time, row.update_time
 
 

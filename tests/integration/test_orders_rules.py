@@ -273,3 +273,55 @@ def test_two_first_attempts_with_one_request_id_racing_make_one_order(
     assert data.available(sessions, shop.leipzig, shop.widget) == 2
     assert data.available(sessions, shop.munich, shop.widget) == 10
     assert cart_quantities(sessions, lost) == {shop.widget: 1}
+
+
+# -- stock that moves while an order is decided ------------------------------
+
+
+def test_an_order_whose_stock_was_taken_meanwhile_is_decided_again_on_what_is_left(
+    orders_stub: Stub, shop: Shop, sessions: sessionmaker[Session]
+) -> None:
+    """CreateOrder reads stock without locking it and takes it only where it
+    is still there. Here another sale takes Leipzig's units after the order
+    planned on them: the order must ship from where stock is left instead,
+    and nothing may be oversold."""
+    cart_id = cart_with(orders_stub, shop.customer_id, {shop.widget: 3})  # Leipzig has 3
+    who = as_customer(shop.customer_id)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with sessions.begin() as other_sale:
+            # Hold Leipzig's row, as a concurrent order taking it would ...
+            other_sale.execute(
+                text("SELECT 1 FROM stock WHERE warehouse_id = :w AND product_id = :p FOR UPDATE"),
+                {"w": shop.leipzig, "p": shop.widget},
+            )
+            call = pool.submit(
+                lambda: (
+                    orders_stub.CreateOrder(
+                        pb.CreateOrderRequest(shopping_cart_id=cart_id),
+                        metadata=who,
+                        timeout=CALL_TIMEOUT,
+                    ).order
+                )
+            )
+            until(
+                lambda: data.lock_waits(sessions, "orders") == 1,
+                within=10,
+                what="the order to wait for Leipzig's stock",
+            )
+            # ... and sell two of its three units before letting go.
+            other_sale.execute(
+                text(
+                    "UPDATE stock SET available = available - 2"
+                    " WHERE warehouse_id = :w AND product_id = :p"
+                ),
+                {"w": shop.leipzig, "p": shop.widget},
+            )
+        order = call.result(timeout=CALL_TIMEOUT)
+
+    shipped = {
+        f.warehouse_id: {i.product_id: i.quantity for i in f.items} for f in order.fulfillments
+    }
+    assert shipped == {shop.munich: {shop.widget: 3}}  # the one warehouse that still has 3
+    assert data.available(sessions, shop.leipzig, shop.widget) == 1
+    assert data.available(sessions, shop.munich, shop.widget) == 7
