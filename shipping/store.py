@@ -113,21 +113,10 @@ def create(
 
 def from_row(row: tables.Shipment) -> ShipmentRecord:
     """A shipment the ORM paths loaded."""
-    return ShipmentRecord(
-        shipment_id=row.id,
-        order_id=row.order_id,
-        customer_id=row.customer_id,
-        warehouse_id=row.warehouse_id,
-        state=ShipmentState(row.state),
-        tracking_number=row.tracking_number,
-        version=row.version,
-        items={item.product_id: item.quantity for item in row.items},
-        create_time=row.create_time,
-        update_time=row.update_time,
-    )
+    return _record(row, {item.product_id: item.quantity for item in row.items})
 
 
-def _record(row: Row[Any], items: Mapping[int, int]) -> ShipmentRecord:
+def _record(row: tables.Shipment | Row[Any], items: Mapping[int, int]) -> ShipmentRecord:
     return ShipmentRecord(
         shipment_id=row.id,
         order_id=row.order_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from meshkit import auth, callctx, outbox
 from meshkit.channels import internal_channel
 from meshkit.interceptors import ClientInterceptor
 from tests.support import keys
+from tests.support.fake_peers import serving
 from tests.support.waiting import until
 
 
@@ -219,14 +219,10 @@ def receiver(receive: Receive, *, workers: int = 32) -> Iterator[str]:
             )
         },
     )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(0).wait()
+    with serving(
+        lambda server: server.add_generic_rpc_handlers((handler,)), workers=workers
+    ) as target:
+        yield target
 
 
 @contextmanager

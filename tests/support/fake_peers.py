@@ -107,9 +107,9 @@ class FakeNotifications(notifications_pb2_grpc.NotificationServiceServicer):
 
 
 @contextmanager
-def serving(add: Callable[[grpc.Server], None]) -> Iterator[str]:
+def serving(add: Callable[[grpc.Server], None], *, workers: int = 8) -> Iterator[str]:
     """Serve what `add` registers on a free loopback port; yields the target."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
     add(server)
     port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
     if port == 0:
