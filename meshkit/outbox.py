@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -136,6 +136,8 @@ class Delivery:
     event_id: str
     # Use it as the receiver's idempotency key.
     timeout: float
+    # The request that caused the event (for a batch deliverer's logs).
+    request_id: str = ""
 
 
 # Delivers one event and returns once it is handed over; raises
@@ -146,8 +148,18 @@ class Delivery:
 # RpcDeliverer does) has a method `start(payload, delivery) -> Pending`; the
 # relay then has a whole batch in flight at once, and calls `start` inside the
 # row's `callctx.bound(...)`, so that what it sends carries the request id.
+# A deliverer with a method `deliver_many(items) -> outcomes` (BatchDeliverer)
+# gets all of a batch's rows for its topic in one call, so that it can read
+# and record them with one statement each instead of one per row.
 # A plain function is called one row at a time.
 Deliver = Callable[[bytes, Delivery], None]
+
+
+class BatchDeliverer(Protocol):
+    def deliver_many(self, items: Sequence[tuple[bytes, Delivery]]) -> Sequence[Exception | None]:
+        """Deliver every (payload, delivery); for each, None when it was
+        delivered, else the exception `Deliver` would have raised."""
+        ...
 
 
 class Pending(Protocol):
@@ -418,15 +430,30 @@ class Relay:
         A receiver that is down is thus tried once per batch."""
         first: dict[str, _Claimed] = {}
         rest: list[_Claimed] = []
+        batched: dict[str, list[_Claimed]] = {}
         for row in rows:
             if row.topic not in self._deliverers:
                 self._fail(outcomes, row, f"no deliverer for topic {row.topic!r}")
+            elif hasattr(self._deliverers[row.topic], "deliver_many"):
+                batched.setdefault(row.topic, []).append(row)
             elif row.topic in first:
                 rest.append(row)
             else:
                 first[row.topic] = row
+        for topic, group in batched.items():
+            self._deliver_many(topic, group, outcomes)
         self._deliver_together(first.values(), outcomes)
         self._deliver_together(rest, outcomes)
+
+    def _deliver_many(self, topic: str, rows: list[_Claimed], outcomes: _Outcomes) -> None:
+        deliverer = cast(BatchDeliverer, self._deliverers[topic])
+        items = [(row.payload, self._delivery(row)) for row in rows]
+        try:
+            results = list(deliverer.deliver_many(items))
+        except Exception as error:
+            results = [error] * len(rows)
+        for row, result in zip(rows, results, strict=True):
+            self._settle(row, _Settled(result), outcomes)
 
     def _deliver_together(self, rows: Iterable[_Claimed], outcomes: _Outcomes) -> None:
         in_flight: list[tuple[_Claimed, Pending]] = []
@@ -445,8 +472,8 @@ class Relay:
 
     def _start(self, row: _Claimed) -> Pending:
         deliver = self._deliverers[row.topic]
-        delivery = Delivery(event_id=str(row.event_id), timeout=self._call_timeout)
-        with callctx.bound(row.request_id or callctx.new_request_id(), None):
+        delivery = self._delivery(row)
+        with callctx.bound(delivery.request_id, None):
             start = getattr(deliver, "start", None)
             if start is None:
                 return _settled(lambda: deliver(row.payload, delivery))
@@ -455,6 +482,13 @@ class Relay:
             except Exception as error:
                 return _Settled(error)
             return pending
+
+    def _delivery(self, row: _Claimed) -> Delivery:
+        return Delivery(
+            event_id=str(row.event_id),
+            timeout=self._call_timeout,
+            request_id=row.request_id or callctx.new_request_id(),
+        )
 
     def _settle(self, row: _Claimed, pending: Pending, outcomes: _Outcomes) -> None:
         """Wait for one row's delivery and note its outcome."""

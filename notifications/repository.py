@@ -141,25 +141,26 @@ def page_for_customer(
     return session.scalars(query).all()
 
 
-def with_address(session: Session, notification_id: int) -> tuple[Row[Any], str | None] | None:
-    """The notification and its customer's e-mail address (None if there is none)."""
-    row = session.execute(
+def with_addresses(
+    session: Session, notification_ids: Sequence[int]
+) -> dict[int, tuple[Row[Any], str | None]]:
+    """Each notification found, with its customer's e-mail address (None if
+    there is none)."""
+    rows = session.execute(
         select(notifications, customers.c.email)
         .outerjoin(customers, customers.c.id == notifications.c.customer_id)
-        .where(notifications.c.id == notification_id)
-    ).first()
-    if row is None:
-        return None
-    return row, (row.email or None)
+        .where(notifications.c.id.in_(notification_ids))
+    )
+    return {row.id: (row, row.email or None) for row in rows}
 
 
-def settle(session: Session, notification_id: int, state: DeliveryState) -> None:
-    """Record the outcome of a delivery. Only a pending notification changes,
+def settle(session: Session, notification_ids: Sequence[int], state: DeliveryState) -> None:
+    """Record the outcome of deliveries. Only a pending notification changes,
     so a repeated delivery neither moves deliver_time nor revives a failure."""
     session.execute(
         update(notifications)
         .where(
-            notifications.c.id == notification_id,
+            notifications.c.id.in_(notification_ids),
             notifications.c.delivery_state == DeliveryState.PENDING.value,
         )
         .values(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -540,3 +540,45 @@ def test_a_running_relay_prunes_and_keeps_delivering(
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+class BatchProbe:
+    """A batch deliverer: answers each value as `answers` says."""
+
+    def __init__(self, answers: dict[str, Exception | None]) -> None:
+        self.answers = answers
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def __call__(self, payload: bytes, delivery: outbox.Delivery) -> None:
+        raise AssertionError("a batch deliverer gets its rows together")
+
+    def deliver_many(
+        self, items: Sequence[tuple[bytes, outbox.Delivery]]
+    ) -> list[Exception | None]:
+        values = [(StringValue.FromString(p).value, d.request_id) for p, d in items]
+        self.calls.append(values)
+        return [self.answers[value] for value, _ in values]
+
+
+def test_a_batch_deliverer_gets_its_topics_rows_in_one_call_and_each_its_outcome(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    probe = BatchProbe(
+        {
+            "fine": None,
+            "busy": RuntimeError("try later"),
+            "gone": outbox.PermanentDeliveryError("no such notification"),
+            "also fine": None,
+        }
+    )
+    write_traced(sessions, *probe.answers)
+    relay = outbox.Relay(engine, table, {"probe": probe})
+
+    assert relay.drain() == 4
+
+    assert probe.calls == [[(v, f"req-{v}") for v in probe.answers]]
+    fine, busy, gone, also_fine = rows(sessions)
+    assert fine.delivered_at is not None and also_fine.delivered_at is not None
+    assert busy.delivered_at is None and busy.failed_at is None
+    assert (busy.attempts, busy.last_error) == (1, "RuntimeError: try later")
+    assert gone.failed_at is not None and gone.last_error == "no such notification"
