@@ -95,10 +95,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     for longer (as every connection is across a restart when there is no
     traffic) is pinged first and, if dead, replaced before use."""
 
-    def connected(_: object, record: ConnectionPoolEntry) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    def checked_in(_: object, record: ConnectionPoolEntry) -> None:
+    def idle_from_now(_: object, record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
     def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _: object) -> None:
@@ -109,8 +106,8 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
                 # The pool discards the connection and checks out another.
                 raise DisconnectionError("the connection was closed while idle") from None
 
-    event.listen(engine, "connect", connected)
-    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "connect", idle_from_now)
+    event.listen(engine, "checkin", idle_from_now)
     event.listen(engine, "checkout", checked_out)
 
 

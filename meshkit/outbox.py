@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -110,20 +110,44 @@ def enqueue(session: Session, table: type[OutboxRow], topic: str, event: Message
     )
 
 
-def enqueue_many(
-    session: Session, table: type[OutboxRow], events: Iterable[tuple[str, Message]]
-) -> None:
+@dataclass(frozen=True)
+class Entry:
+    """An event as it is recorded: serialized, with the request that caused it.
+    For the hot paths, which write their events in the statement that writes
+    their change, or several with one INSERT (`enqueue_many`)."""
+
+    topic: str
+    payload: bytes
+    request_id: str
+
+
+def entry(topic: str, event: Message) -> Entry:
+    return Entry(topic, event.SerializeToString(), callctx.request_id())
+
+
+def columns(entries: Iterable[Entry]) -> dict[str, list[Any]]:
+    """The entries as arrays `event_ids`, `topics`, `payloads`, `request_ids`,
+    for a statement that inserts them with unnest() beside its change."""
+    found = list(entries)
+    return {
+        "event_ids": [str(uuid.uuid4()) for _ in found],
+        "topics": [e.topic for e in found],
+        "payloads": [e.payload for e in found],
+        "request_ids": [e.request_id for e in found],
+    }
+
+
+def enqueue_many(session: Session, table: type[OutboxRow], entries: Iterable[Entry]) -> None:
     """Record several events with one INSERT, without building ORM objects."""
-    request_id = callctx.request_id()
     rows = [
         {
             "event_id": uuid.uuid4(),
-            "topic": topic,
-            "payload": event.SerializeToString(),
-            "request_id": request_id,
+            "topic": e.topic,
+            "payload": e.payload,
+            "request_id": e.request_id,
             "attempts": 0,
         }
-        for topic, event in events
+        for e in entries
     ]
     if rows:
         session.execute(insert(table.__table__), rows)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshkit import callctx, errors, paging
+from meshkit import errors, outbox, paging
 from meshkit.db import transaction
 from meshkit.principal import Principal
 from notifications import repository
@@ -52,12 +52,8 @@ class NotificationHandlers:
                 return first
             if not prepared.customer_known:
                 raise customer_not_found(draft.customer_id)
-            delivery = repository.OutboxEntry(
-                DELIVER,
-                notifications_pb2.Notification(
-                    notification_id=prepared.next_id
-                ).SerializeToString(),
-                callctx.request_id(),
+            delivery = outbox.entry(
+                DELIVER, notifications_pb2.Notification(notification_id=prepared.next_id)
             )
             stored = repository.store(
                 session,

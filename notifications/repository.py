@@ -10,23 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import Row, Table, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
+from meshkit import outbox
 from notifications.domain.notification import Channel, DeliveryState
 from notifications.tables import Notification, customers
 
 notifications = cast(Table, Notification.__table__)
-
-
-class OutboxEntry(NamedTuple):
-    """A delivery to queue with the notification it delivers."""
-
-    topic: str
-    payload: bytes
-    request_id: str
 
 
 @dataclass(frozen=True)
@@ -102,7 +95,7 @@ def by_request_id(session: Session, request_id: str) -> Row[Any] | None:
 
 
 def store(
-    session: Session, new: NewNotification, notification_id: int, delivery: OutboxEntry
+    session: Session, new: NewNotification, notification_id: int, delivery: outbox.Entry
 ) -> Row[Any] | None:
     """Store the notification and queue its delivery, in one statement; None
     when one with its request id exists already."""

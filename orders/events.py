@@ -3,14 +3,12 @@ transaction as the change, and how the relay delivers each topic."""
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
-from meshkit import callctx, outbox
+from meshkit import outbox
 from orders import tables
 from orders.domain import order as domain
 from orders.domain.money import Money
-from orders.store import OutboxEntry
 from shopmesh.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shopmesh.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 
@@ -43,13 +41,13 @@ def notify_customer(session: Session, order: tables.Order, subject: str, message
     )
 
 
-def entries(order: domain.Order) -> list[OutboxEntry]:
+def entries(order: domain.Order) -> list[outbox.Entry]:
     """The outbox entries for the events `order` collected."""
-    found: list[OutboxEntry] = []
+    found: list[outbox.Entry] = []
     for event in order.events:
         if isinstance(event, domain.Confirmed):
             found.append(
-                _entry(
+                outbox.entry(
                     ORDER_ALERT,
                     shipping_pb2.ReceiveOrderAlertRequest(
                         order_id=order.order_id, customer_id=order.customer_id
@@ -75,17 +73,13 @@ def entries(order: domain.Order) -> list[OutboxEntry]:
     return found
 
 
-def _notice(order: domain.Order, subject: str, message: str) -> OutboxEntry:
-    return _entry(
+def _notice(order: domain.Order, subject: str, message: str) -> outbox.Entry:
+    return outbox.entry(
         CUSTOMER_NOTICE,
         notifications_pb2.SendNotificationRequest(
             customer_id=order.customer_id, order_id=order.order_id, subject=subject, message=message
         ),
     )
-
-
-def _entry(topic: str, event: Message) -> OutboxEntry:
-    return OutboxEntry(topic, event.SerializeToString(), callctx.request_id())
 
 
 def _format(amount: Money) -> str:

@@ -16,16 +16,6 @@ from orders.domain.lifecycle import OrderState, Progress
 from orders.domain.order import Address, Allocation, Line, Order
 
 
-def lock_cart(session: Session, cart_id: int) -> tuple[tables.Cart, tables.Customer] | None:
-    row = session.execute(
-        select(tables.Cart, tables.Customer)
-        .join(tables.Customer, tables.Customer.id == tables.Cart.customer_id)
-        .where(tables.Cart.id == cart_id)
-        .with_for_update(of=tables.Cart)
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
 def order_by_request(session: Session, customer_id: int, request_id: str) -> tables.Order | None:
     return session.scalar(
         select(tables.Order).where(
@@ -81,16 +71,6 @@ def adjust_stock(session: Session, deltas: dict[tuple[int, int], int]) -> None:
             .values(available=tables.Stock.available + bindparam("delta")),
             changes,
         )
-
-
-def products(session: Session, ids: Iterable[int]) -> dict[int, tables.Product]:
-    rows = session.scalars(select(tables.Product).where(tables.Product.id.in_(set(ids))))
-    return {p.id: p for p in rows}
-
-
-def warehouses(session: Session, ids: Iterable[int]) -> dict[int, tables.Warehouse]:
-    rows = session.scalars(select(tables.Warehouse).where(tables.Warehouse.id.in_(set(ids))))
-    return {w.id: w for w in rows}
 
 
 def page_of_products(session: Session, after: int | None, size: int) -> Sequence[tables.Product]:

@@ -25,30 +25,20 @@ on locked rows.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
+from meshkit import outbox
 from orders.domain.allocation import Point, WarehouseStock
 from orders.domain.lifecycle import OrderState, Progress
 from orders.domain.money import Money
 from orders.domain.order import Address, Allocation, Cart, CartItem, CartState, Line, Order
 
 ADDRESS = ("recipient", "line1", "city", "postal_code", "country_code", "latitude", "longitude")
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """An event for the orders outbox, written with the change that caused it."""
-
-    topic: str
-    payload: bytes
-    request_id: str
 
 
 @dataclass(frozen=True)
@@ -237,7 +227,7 @@ def read_items_and_stock(
 
 
 def insert_order(
-    session: Session, order: Order, events: Sequence[OutboxEntry]
+    session: Session, order: Order, events: Sequence[outbox.Entry]
 ) -> tuple[datetime, datetime]:
     """Write a placed order in one statement: take its units from stock,
     insert it with its lines and allocations, close its cart and queue its
@@ -263,7 +253,7 @@ def insert_order(
             "line_names": [line.name for line in order.lines],
             "line_units": [line.quantity for line in order.lines],
             "line_prices": [line.unit_price_minor for line in order.lines],
-            **_outbox_columns(events),
+            **outbox.columns(events),
         },
     ).one()
     if row.taken != len(order.allocations):
@@ -287,7 +277,7 @@ def lock_order(session: Session, order_id: int) -> Order | None:
 
 
 def save_progress(
-    session: Session, order: Order, shipment_id: int, events: Sequence[OutboxEntry]
+    session: Session, order: Order, shipment_id: int, events: Sequence[outbox.Entry]
 ) -> None:
     """Write a shipment's progress, the order's state if it changed (its
     version then differs from the row's), and the events it caused."""
@@ -299,21 +289,11 @@ def save_progress(
             "progress": order.shipments[shipment_id].value,
             "state": order.state.value,
             "version": order.version,
-            **_outbox_columns(events),
+            **outbox.columns(events),
         },
     ).first()
     if changed is not None:
         order.update_time = changed.update_time
-
-
-def _outbox_columns(events: Iterable[OutboxEntry]) -> dict[str, list[Any]]:
-    entries = list(events)
-    return {
-        "event_ids": [str(uuid.uuid4()) for _ in entries],
-        "topics": [e.topic for e in entries],
-        "payloads": [e.payload for e in entries],
-        "request_ids": [e.request_id for e in entries],
-    }
 
 
 def _order(row: RowMapping, parts: RowMapping) -> Order:

@@ -66,7 +66,7 @@ def shipments_changed(session: Session, shipments: Iterable[ShipmentRecord]) -> 
         session,
         tables.ShippingOutbox,
         (
-            told
+            outbox.entry(*told)
             for s in shipments
             for told in _told(
                 s.state, s.shipment_id, s.order_id, s.customer_id, s.warehouse_id, s.tracking_number
