@@ -44,6 +44,13 @@ class Settings:
     def get(self, name: str, default: str) -> str:
         return self.env.get(name, default)
 
+    def count(self, name: str, default: int) -> int:
+        """A setting that is a whole number of at least 1."""
+        value = self.env.get(name, str(default))
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+        return int(value)
+
 
 def load(service: str, default_port: int, env: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)

@@ -24,6 +24,7 @@ class Kind(enum.Enum):
     ABORTED = "ABORTED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     INTERNAL = "INTERNAL"
@@ -57,6 +58,11 @@ def failed_precondition(reason: str, message: str, **metadata: object) -> AppErr
 
 def aborted(reason: str, message: str, **metadata: object) -> AppError:
     return AppError(Kind.ABORTED, reason, message, _strings(metadata))
+
+
+def resource_exhausted(reason: str, message: str, **metadata: object) -> AppError:
+    """The caller holds, or the service has, as much of something as it may."""
+    return AppError(Kind.RESOURCE_EXHAUSTED, reason, message, _strings(metadata))
 
 
 def unavailable(reason: str, message: str, **metadata: object) -> AppError:

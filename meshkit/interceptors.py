@@ -11,12 +11,15 @@ bound the call by what is left of the incoming deadline.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import grpc
 
@@ -37,23 +40,40 @@ class ServerInterceptor(grpc.ServerInterceptor):
         self._verifier = verifier
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = continuation(details)
-        if handler is None or details.method.startswith(_OPEN_PREFIXES):
-            return handler
-        call = _Call(details.method, tuple(details.invocation_metadata or ()), self._verifier)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                call.wrap_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                call.wrap_stream(handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # shopmesh has no client-streaming methods
+        return _wrapped(continuation(details), details, self._verifier)
+
+
+class AsyncServerInterceptor(grpc.aio.ServerInterceptor):
+    """The same, for a grpc.aio server: its `async def` methods run as
+    coroutines, its plain ones in the server's thread pool."""
+
+    def __init__(self, verifier: auth.Verifier) -> None:
+        self._verifier = verifier
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        return _wrapped(await continuation(details), details, self._verifier)
+
+
+def _wrapped(handler: Any, details: Any, verifier: auth.Verifier) -> Any:
+    if handler is None or details.method.startswith(_OPEN_PREFIXES):
+        return handler
+    call = _Call(details.method, tuple(details.invocation_metadata or ()), verifier)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            call.wrap_unary(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream:
+        stream = handler.unary_stream
+        return grpc.unary_stream_rpc_method_handler(
+            call.wrap_async_stream(stream)
+            if inspect.isasyncgenfunction(stream)
+            else call.wrap_stream(stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # shopmesh has no client-streaming methods
 
 
 class _Call:
@@ -76,39 +96,66 @@ class _Call:
         return resolved
 
     def wrap_unary(self, behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            with self._handled(context):
+        def unary(request: Any, context: Any) -> Any:
+            with self._handled(context) as outcome, self._as_caller():
                 return behavior(request, context)
+            _abort(context, outcome)
 
         return unary
 
     def wrap_stream(self, behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[..., Any]:
-        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with self._handled(context):
+        def stream(request: Any, context: Any) -> Iterator[Any]:
+            with self._handled(context) as outcome, self._as_caller():
                 yield from behavior(request, context)
+            if outcome.failure is not None:
+                _abort(context, outcome)
+
+        return stream
+
+    def wrap_async_stream(
+        self, behavior: Callable[[Any, Any], AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            with self._handled(context) as outcome, self._as_caller():
+                async for response in behavior(request, context):
+                    yield response
+            if outcome.failure is not None:
+                await context.abort(
+                    outcome.failure.code, outcome.failure.details, outcome.trailing_metadata
+                )
 
         return stream
 
     @contextmanager
-    def _handled(self, context: grpc.ServicerContext) -> Iterator[None]:
-        """The call's body runs inside: with its request id, deadline and
-        principal bound; logged once it ends; failures answered as statuses."""
-        failure: grpc.Status | None = None
+    def _handled(self, context: Any) -> Iterator[_Outcome]:
+        """The call's body runs inside: with its request id and deadline
+        bound; logged once it ends. A failure is kept in the outcome, for
+        the caller to answer as a status: the grpc.aio flavour must await
+        its abort, which a context manager cannot."""
+        outcome = _Outcome(((callctx.REQUEST_ID_KEY, self.request_id),))
         with callctx.bound(self.request_id, context.time_remaining()):
             started = time.perf_counter()
             code = "OK"
             try:
-                token = principal.bind(self.resolve())
-                try:
-                    yield
-                finally:
-                    principal.unbind(token)
+                yield outcome
             except Exception as exc:
-                code, failure = self._failure(exc)
+                code, outcome.failure = self._failure(exc)
+            except (GeneratorExit, asyncio.CancelledError):
+                code = "CANCELLED"  # the client went away
+                raise
             finally:
-                self._finish(context, code, started)
-        if failure is not None:
-            context.abort_with_status(failure)
+                context.set_trailing_metadata(outcome.trailing_metadata)
+                self._log(code, started)
+
+    @contextmanager
+    def _as_caller(self) -> Iterator[None]:
+        """The body runs as the verified caller (failing before it starts
+        without one)."""
+        token = principal.bind(self.resolve())
+        try:
+            yield
+        finally:
+            principal.unbind(token)
 
     def _failure(self, exc: Exception) -> tuple[str, grpc.Status]:
         if isinstance(exc, AppError):
@@ -133,8 +180,7 @@ class _Call:
         )
         return Kind.INTERNAL.value, to_status(internal)
 
-    def _finish(self, context: grpc.ServicerContext, code: str, started: float) -> None:
-        context.set_trailing_metadata(((callctx.REQUEST_ID_KEY, self.request_id),))
+    def _log(self, code: str, started: float) -> None:
         log.info(
             "call",
             extra={
@@ -144,6 +190,28 @@ class _Call:
                 "caller": self.caller,
             },
         )
+
+
+@dataclass
+class _Outcome:
+    """How a call ended: its trailers and, if it failed, the status to answer."""
+
+    base_trailers: tuple[tuple[str, str], ...]
+    failure: grpc.Status | None = None
+
+    @property
+    def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
+        extra = tuple(self.failure.trailing_metadata) if self.failure is not None else ()
+        return self.base_trailers + extra
+
+
+def _abort(context: Any, outcome: _Outcome) -> NoReturn:
+    """End a plain (thread-run) call with its failure. The same on both
+    flavours: grpc.aio hands these calls a context without abort_with_status."""
+    assert outcome.failure is not None
+    context.set_trailing_metadata(outcome.trailing_metadata)
+    context.abort(outcome.failure.code, outcome.failure.details)
+    raise AssertionError("abort() returned")
 
 
 class _Details(grpc.ClientCallDetails):

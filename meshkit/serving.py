@@ -11,23 +11,19 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from meshkit import auth, config, db, logs
+from meshkit import auth, config, db, logs, servers
 from meshkit.config import Settings
-from meshkit.interceptors import ServerInterceptor
 from meshkit.outbox import Relay
 
 log = logging.getLogger("meshkit.serving")
 
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVING = servers.SERVING
+NOT_SERVING = servers.NOT_SERVING
 
 
 @dataclass
@@ -36,23 +32,23 @@ class Service:
 
     settings: Settings
     engine: Engine
-    # Adds the servicers to the server; returns their full service names.
-    register: Callable[[grpc.Server], Sequence[str]]
+    register: servers.Register
     relays: Iterable[Relay] = ()
     # Extra background loops (e.g. a notification fan-out); each gets the stop event.
     workers: Iterable[Callable[[threading.Event], None]] = ()
     # Channels to other services, closed once the relays have stopped.
     channels: Sequence[grpc.Channel] = ()
-    # By default, the one that verifies callers' tokens with `settings.auth`.
-    interceptor: grpc.ServerInterceptor | None = None
     health_probe_interval: float = 1.0
+    # Threads for calls (for plain methods only, on grpc.aio).
     max_workers: int = 32
+    # Serve on grpc.aio (meshkit/servers.py): for services with streams that
+    # mostly wait, written as `async def`.
+    asynchronous: bool = False
 
 
 @dataclass
 class Running:
-    server: grpc.Server
-    health: health.HealthServicer
+    server: servers.Server
     port: int
     stop: threading.Event
     threads: list[threading.Thread]
@@ -61,8 +57,7 @@ class Running:
     def shutdown(self, grace: float) -> None:
         """Report NOT_SERVING, let calls in flight finish within `grace`, then
         let the relays finish the batch they are on, and close the pool."""
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        self.server.stop(grace)
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=grace + 5)
@@ -104,29 +99,14 @@ def run(service: Service) -> None:
 def start(service: Service) -> Running:
     """Start serving, with the health probe, relays and workers in the background."""
     settings = service.settings
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=service.max_workers),
-        interceptors=[service.interceptor or ServerInterceptor(auth.Verifier(settings.auth))],
-        # A second process on the same port must fail loudly, not share it.
-        options=[("grpc.so_reuseport", 0)],
-    )
-    names = list(service.register(server))
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ],
-        server,
-    )
-    for name in ("", *names):
-        health_servicer.set(name, NOT_SERVING)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    if port == 0:
-        raise SystemExit(f"{settings.service}: cannot listen on {settings.host}:{settings.port}")
-    server.start()
+    flavour = servers.Asynchronous if service.asynchronous else servers.Threaded
+    address = f"{settings.host}:{settings.port}"
+    try:
+        server = flavour(
+            service.register, auth.Verifier(settings.auth), address, service.max_workers
+        )
+    except servers.CannotListen:
+        raise SystemExit(f"{settings.service}: cannot listen on {address}") from None
 
     def watch_database(stop: threading.Event) -> None:
         serving: bool | None = None
@@ -134,9 +114,7 @@ def start(service: Service) -> Running:
             reachable = db.is_reachable(service.engine)
             if reachable != serving:
                 serving = reachable
-                status = SERVING if reachable else NOT_SERVING
-                for name in ("", *names):
-                    health_servicer.set(name, status)
+                server.set_health(SERVING if reachable else NOT_SERVING)
                 log.log(
                     logging.INFO if reachable else logging.ERROR,
                     "database reachable" if reachable else "database unreachable; NOT_SERVING",
@@ -148,4 +126,4 @@ def start(service: Service) -> Running:
     threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
     for thread in threads:
         thread.start()
-    return Running(server, health_servicer, port, stop, threads, service)
+    return Running(server, server.port, stop, threads, service)

@@ -19,7 +19,11 @@ DEFAULT_PORT = 50053
 def build(settings: Settings) -> serving.Service:
     engine = db.make_engine(settings.database_url, application_name="notifications")
     sessions = db.make_sessions(engine)
-    hub = watch.Hub(engine)
+    hub = watch.Hub(
+        engine,
+        per_customer=settings.count("WATCH_STREAMS_PER_CUSTOMER", 4),
+        most=settings.count("WATCH_STREAMS_MAX", 10_000),
+    )
     servicer = NotificationServicer(
         handlers.NotificationHandlers(sessions, _default_channel(settings)), hub
     )
@@ -38,7 +42,9 @@ def build(settings: Settings) -> serving.Service:
     relay = outbox.Relay.for_service(
         settings, engine, tables.DeliveryOutbox, {handlers.DELIVER: deliver}
     )
-    return serving.Service(settings, engine, register, relays=[relay], workers=[hub.run])
+    return serving.Service(
+        settings, engine, register, relays=[relay], workers=[hub.run], asynchronous=True
+    )
 
 
 def _default_channel(settings: Settings) -> Channel:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from meshkit import principal
@@ -82,19 +83,23 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
             next_page_token=page.next_token,
         )
 
-    def WatchNotifications(
+    async def WatchNotifications(
         self, request: pb.WatchNotificationsRequest, context: Any
-    ) -> Iterator[pb.WatchNotificationsResponse]:
+    ) -> AsyncIterator[pb.WatchNotificationsResponse]:
+        # A coroutine on the grpc.aio server (meshkit/servers.py): thousands
+        # may wait at once. Database reads run in threads.
         check = Violations()
         check.require(request.customer_id > 0, "customer_id", "must be a positive id")
         check.raise_if_any()
         customer_id = request.customer_id
-        self._handlers.check_may_watch(principal.current(), customer_id)
-        with self._hub.subscribe(customer_id) as changes:
+        await asyncio.to_thread(self._handlers.check_may_watch, principal.current(), customer_id)
+        async with self._hub.subscribe(customer_id) as changes:
             # Headers go out once the subscription is in place: a client that
             # waits for them misses no change made afterwards.
-            context.send_initial_metadata(())
-            for notification_id in changes.follow(context.is_active):
-                row = self._handlers.notification(customer_id, notification_id)
+            await context.send_initial_metadata(())
+            async for notification_id in changes.follow():
+                row = await asyncio.to_thread(
+                    self._handlers.notification, customer_id, notification_id
+                )
                 if row is not None:
                     yield pb.WatchNotificationsResponse(notification=convert.notification(row))

@@ -349,3 +349,92 @@ def test_a_watch_whose_change_feed_is_lost_ends_unavailable_and_can_be_reopened(
         assert next(reopened).notification.notification_id == sent.notification_id
     finally:
         reopened.cancel()
+
+
+def watch(stub: Stub, customer_id: int, metadata: object = None) -> Any:
+    """An open watch: its headers have arrived, so the server follows the customer."""
+    stream = stub.WatchNotifications(
+        pb.WatchNotificationsRequest(customer_id=customer_id),
+        metadata=as_customer(customer_id) if metadata is None else metadata,
+        timeout=30,
+    )
+    stream.initial_metadata()
+    return stream
+
+
+def refusal(stream: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as refused:
+        next(stream)
+    return refused.value
+
+
+def test_a_customer_holds_at_most_four_watches_and_closing_one_makes_room(
+    stub: Stub, customer_id: int
+) -> None:
+    streams = [watch(stub, customer_id) for _ in range(4)]
+    try:
+        fifth = stub.WatchNotifications(
+            pb.WatchNotificationsRequest(customer_id=customer_id),
+            metadata=as_customer(customer_id),
+            timeout=10,
+        )
+        refused = refusal(fifth)
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert reason(refused) == "TOO_MANY_WATCHES"
+
+        streams.pop().cancel()
+        # The server notices the hang-up on its own time.
+        streams.append(until(lambda: _opened(stub, customer_id), within=10, what="a free slot"))
+        sent = send(stub, customer_id, "to every watch")
+        for stream in streams:
+            assert next(stream).notification.notification_id == sent.notification_id
+    finally:
+        for stream in streams:
+            stream.cancel()
+
+
+def _opened(stub: Stub, customer_id: int) -> Any:
+    try:
+        return watch(stub, customer_id)
+    except grpc.RpcError as refused:
+        assert reason(refused) == "TOO_MANY_WATCHES"
+        return None
+
+
+def test_many_open_watches_leave_the_other_calls_answering(
+    stub: Stub, sessions: sessionmaker[Session]
+) -> None:
+    # Far more streams than the server has threads for plain calls (32):
+    # waiting streams must not hold threads.
+    with sessions.begin() as s:
+        customers = [data.customer(s).id for _ in range(40)]
+    streams = [watch(stub, c) for c in customers for _ in range(3)]
+    try:
+        assert len(listed(stub, customers[0])) == 0
+        sent = send(stub, customers[-1], "still answering")
+        assert next(streams[-1]).notification.notification_id == sent.notification_id
+    finally:
+        for stream in streams:
+            stream.cancel()
+
+
+def test_an_instance_full_of_watches_refuses_more(
+    database_url: str, customer_id: int, other_customer_id: int
+) -> None:
+    settings = for_service("notifications", database_url, WATCH_STREAMS_MAX="2")
+    with running(server.build(settings)) as target, grpc.insecure_channel(target) as channel:
+        small = Stub(channel)
+        streams = [watch(small, customer_id), watch(small, customer_id)]
+        try:
+            refused = refusal(
+                small.WatchNotifications(
+                    pb.WatchNotificationsRequest(customer_id=other_customer_id),
+                    metadata=as_customer(other_customer_id),
+                    timeout=10,
+                )
+            )
+            assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert reason(refused) == "WATCHES_EXHAUSTED"
+        finally:
+            for stream in streams:
+                stream.cancel()

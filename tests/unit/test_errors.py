@@ -18,6 +18,7 @@ def test_an_error_reads_as_its_message() -> None:
         (errors.failed_precondition, Kind.FAILED_PRECONDITION),
         (errors.aborted, Kind.ABORTED),
         (errors.unavailable, Kind.UNAVAILABLE),
+        (errors.resource_exhausted, Kind.RESOURCE_EXHAUSTED),
     ],
 )
 def test_helpers_carry_the_reason_message_and_metadata_as_strings(helper, kind) -> None:  # type: ignore[no-untyped-def]
