@@ -18,6 +18,9 @@ NOT_IDEMPOTENT = frozenset({"CreateCart", "AddCartItem", "UpdateOrder", "SendNot
 STAFF_ONLY = frozenset(
     {"ReceiveOrderAlert", "UpdateShipment", "SendNotification", "RecordShipmentProgress"}
 )
+# The services' outbox relays call these on each other directly; the edge
+# does not serve them at all.
+INTERNAL_ONLY = frozenset({"BatchSendNotifications"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ def read(descriptor_set: Path, services: set[str]) -> list[Method]:
             if full_name not in services:
                 continue
             for method in service.method:
+                if method.name in INTERNAL_ONLY:
+                    continue
                 found.append(
                     Method(
                         full_name,

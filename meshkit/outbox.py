@@ -208,17 +208,18 @@ class RpcDeliverer:
         self._request_type = request_type
         self._idempotency_field = idempotency_field
 
-    def _request(self, payload: bytes, delivery: Delivery) -> Message:
+    def request(self, payload: bytes, delivery: Delivery) -> Message:
+        """The request a delivery of `payload` sends."""
         request = self._request_type.FromString(payload)
         if self._idempotency_field:
             setattr(request, self._idempotency_field, delivery.event_id)
         return request
 
     def __call__(self, payload: bytes, delivery: Delivery) -> None:
-        self._method(self._request(payload, delivery), timeout=delivery.timeout)
+        self._method(self.request(payload, delivery), timeout=delivery.timeout)
 
     def start(self, payload: bytes, delivery: Delivery) -> Pending:
-        request = self._request(payload, delivery)
+        request = self.request(payload, delivery)
         future = getattr(self._method, "future", None)
         if future is None:  # a plain function standing in for a stub method
             return _settled(lambda: self._method(request, timeout=delivery.timeout))
@@ -238,6 +239,70 @@ def rpc_deliverer(
     return RpcDeliverer(method, request_type, idempotency_field)
 
 
+class RpcBatchDeliverer:
+    """Delivers all of a batch's rows for a topic with one call of a batch
+    method (`batch`, taking the requests `single` would send one by one, as
+    `wrap(requests)`): one round trip and one transaction at the receiver
+    instead of one per row.
+
+    The receiver takes the batch all or nothing. When it refuses it with a
+    permanent code (one request in it is bad, or the receiver predates the
+    batch method: UNIMPLEMENTED), each row is delivered alone with `single`,
+    so that only the bad one fails."""
+
+    def __init__(
+        self,
+        batch: Callable[..., object],
+        wrap: Callable[[list[Any]], Message],
+        single: RpcDeliverer,
+    ) -> None:
+        self._batch = batch
+        self._wrap = wrap
+        self._single = single
+
+    def __call__(self, payload: bytes, delivery: Delivery) -> None:
+        self._single(payload, delivery)
+
+    def deliver_many(self, items: Sequence[tuple[bytes, Delivery]]) -> Sequence[Exception | None]:
+        if len(items) == 1:
+            return [_outcome(lambda: self._single(*items[0]))]
+        batch = self._wrap([self._single.request(payload, delivery) for payload, delivery in items])
+        # One call for rows of many requests: it gets a request id of its own.
+        with callctx.bound(callctx.new_request_id(), None):
+            try:
+                self._batch(batch, timeout=items[0][1].timeout)
+            except grpc.RpcError as error:
+                if error.code() not in PERMANENT_CODES:  # type: ignore[attr-defined]
+                    return [error] * len(items)
+            else:
+                return [None] * len(items)
+        return self._one_by_one(items)
+
+    def _one_by_one(self, items: Sequence[tuple[bytes, Delivery]]) -> list[Exception | None]:
+        started = []
+        for payload, delivery in items:
+            with callctx.bound(delivery.request_id, None):
+                started.append(self._single.start(payload, delivery))
+        return [_outcome(pending.result) for pending in started]
+
+
+def rpc_batch_deliverer(
+    batch: Callable[..., object],
+    wrap: Callable[[list[Any]], Message],
+    single: RpcDeliverer,
+) -> RpcBatchDeliverer:
+    """Deliver a batch of stored requests with one call (see RpcBatchDeliverer)."""
+    return RpcBatchDeliverer(batch, wrap, single)
+
+
+def _outcome(call: Callable[[], object]) -> Exception | None:
+    try:
+        call()
+    except Exception as error:
+        return error
+    return None
+
+
 class _Settled:
     """A delivery that has already run (a plain deliverer, or a failed start)."""
 
@@ -252,11 +317,7 @@ class _Settled:
 
 
 def _settled(call: Callable[[], object]) -> _Settled:
-    try:
-        call()
-    except Exception as error:
-        return _Settled(error)
-    return _Settled(None)
+    return _Settled(_outcome(call))
 
 
 class PermanentDeliveryError(Exception):

@@ -3,6 +3,7 @@ stored notification and its delivery's outbox row commit together."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,37 +45,57 @@ class NotificationHandlers:
         self._default_channel = default_channel
 
     def send(self, draft: Draft) -> Row[Any]:
+        (stored,) = self.send_many([draft])
+        return stored
+
+    def send_many(self, drafts: Sequence[Draft]) -> list[Row[Any]]:
+        """Store every draft and queue its delivery, or none of them; in order,
+        what each request stored (or had stored before, under its request id)."""
         with transaction(self._sessions) as session:
-            prepared = repository.prepare(session, draft.customer_id, draft.request_id or None)
-            if prepared.first_id is not None:
-                first = repository.by_id(session, prepared.first_id)
-                assert first is not None
-                return first
-            if not prepared.customer_known:
-                raise customer_not_found(draft.customer_id)
-            delivery = outbox.entry(
-                DELIVER, notifications_pb2.Notification(notification_id=prepared.next_id)
+            prepared = repository.prepare(
+                session, [(d.customer_id, d.request_id or None) for d in drafts]
             )
-            stored = repository.store(
-                session,
-                repository.NewNotification(
-                    customer_id=draft.customer_id,
-                    subject=draft.subject.strip() or subject_for(draft.message),
-                    message=draft.message,
-                    channel=draft.channel or self._default_channel,
-                    order_id=draft.order_id or None,
-                    request_id=draft.request_id or None,
-                ),
-                prepared.next_id,
-                delivery,
-            )
-            if stored is None:
-                # A concurrent send with this request id committed first; each
-                # statement sees the latest commits, so it is visible now.
-                first = repository.by_request_id(session, draft.request_id)
-                assert first is not None
-                return first
-            return stored
+            for draft, ready in zip(drafts, prepared, strict=True):
+                if ready.first_id is None and not ready.customer_known:
+                    raise customer_not_found(draft.customer_id)
+            fresh = [
+                (self._new(draft), ready.next_id, self._delivery(ready.next_id))
+                for draft, ready in zip(drafts, prepared, strict=True)
+                if ready.first_id is None
+            ]
+            stored = repository.store(session, fresh) if fresh else {}
+            repeated = [ready.first_id for ready in prepared if ready.first_id is not None]
+            earlier = repository.by_ids(session, repeated) if repeated else {}
+            # A concurrent send with the same request id committed first; each
+            # statement sees the latest commits, so it is visible now.
+            raced = [
+                draft.request_id
+                for draft, ready in zip(drafts, prepared, strict=True)
+                if ready.first_id is None and ready.next_id not in stored
+            ]
+            by_request = repository.by_request_ids(session, raced) if raced else {}
+            return [
+                earlier[ready.first_id]
+                if ready.first_id is not None
+                else stored.get(ready.next_id) or by_request[draft.request_id]
+                for draft, ready in zip(drafts, prepared, strict=True)
+            ]
+
+    def _new(self, draft: Draft) -> repository.NewNotification:
+        return repository.NewNotification(
+            customer_id=draft.customer_id,
+            subject=draft.subject.strip() or subject_for(draft.message),
+            message=draft.message,
+            channel=draft.channel or self._default_channel,
+            order_id=draft.order_id or None,
+            request_id=draft.request_id or None,
+        )
+
+    @staticmethod
+    def _delivery(notification_id: int) -> outbox.Entry:
+        return outbox.entry(
+            DELIVER, notifications_pb2.Notification(notification_id=notification_id)
+        )
 
     def list_notifications(
         self, caller: Principal, customer_id: int, page_size: int, token: str

@@ -1,8 +1,9 @@
 """Notifications' queries: rows in, rows out, no decisions.
 
 Sending and delivering, which every order does twice, are SQLAlchemy Core
-statements returning plain rows (no ORM objects to build and flush): a send
-is two statements, one to read what it needs and one to write.
+statements returning plain rows (no ORM objects to build and flush): a send,
+of one notification or of a relay's batch, is two statements, one to read
+what it needs and one to write.
 """
 
 from __future__ import annotations
@@ -48,74 +49,96 @@ class Prepared:
     next_id: int
 
 
+# For each (customer, request id), in order.
 _PREPARE = text(
     """
-    SELECT (SELECT id FROM notifications WHERE request_id = :request_id) AS first_id,
-           EXISTS (SELECT 1 FROM customers WHERE id = :customer_id) AS customer_known,
+    SELECT n.id AS first_id,
+           EXISTS (SELECT 1 FROM customers c WHERE c.id = r.customer_id) AS customer_known,
            nextval(pg_get_serial_sequence('notifications', 'id')) AS next_id
+    FROM unnest(CAST(:customer_ids AS bigint[]), CAST(:request_ids AS text[]))
+         WITH ORDINALITY AS r (customer_id, request_id, position)
+    LEFT JOIN notifications n ON n.request_id = r.request_id
+    ORDER BY r.position
     """
 )
 
 # ON CONFLICT makes a concurrent duplicate wait for the first insert and then
-# do nothing, instead of failing the transaction with a unique violation; its
-# delivery is queued only with the notification that was stored.
+# do nothing, instead of failing the transaction with a unique violation; a
+# delivery is queued only with a notification that was stored.
 _STORE = text(
     """
-    WITH stored AS (
+    WITH new AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS bigint[]), CAST(:customer_ids AS bigint[]),
+            CAST(:subjects AS text[]), CAST(:messages AS text[]), CAST(:channels AS text[]),
+            CAST(:order_ids AS bigint[]), CAST(:request_ids AS text[]),
+            CAST(:event_ids AS uuid[]), CAST(:payloads AS bytea[]),
+            CAST(:call_request_ids AS text[])
+        ) AS t (id, customer_id, subject, message, channel, order_id, request_id,
+                event_id, payload, call_request_id)
+    ), stored AS (
         INSERT INTO notifications (id, customer_id, subject, message, channel,
                                    delivery_state, order_id, request_id)
-        VALUES (:id, :customer_id, :subject, :message, :channel, :delivery_state,
-                :order_id, :request_id)
+        SELECT id, customer_id, subject, message, channel, :delivery_state, order_id,
+               request_id
+        FROM new ORDER BY id
         ON CONFLICT (request_id) DO NOTHING
         RETURNING *
     ), queued AS (
         INSERT INTO notifications_outbox (event_id, topic, payload, request_id, attempts)
-        SELECT CAST(:event_id AS uuid), :topic, :payload, :call_request_id, 0 FROM stored
+        SELECT new.event_id, :topic, new.payload, new.call_request_id, 0
+        FROM stored JOIN new USING (id) ORDER BY id
     )
     SELECT * FROM stored
     """
 )
 
 
-def prepare(session: Session, customer_id: int, request_id: str | None) -> Prepared:
-    row = session.execute(_PREPARE, {"customer_id": customer_id, "request_id": request_id}).one()
-    return Prepared(row.first_id, row.customer_known, row.next_id)
+def prepare(session: Session, senders: Sequence[tuple[int, str | None]]) -> list[Prepared]:
+    """For each (customer id, request id), in order, what its send needs."""
+    customer_ids, request_ids = zip(*senders, strict=True)
+    rows = session.execute(
+        _PREPARE, {"customer_ids": list(customer_ids), "request_ids": list(request_ids)}
+    )
+    return [Prepared(row.first_id, row.customer_known, row.next_id) for row in rows]
 
 
-def by_id(session: Session, notification_id: int) -> Row[Any] | None:
-    return session.execute(
-        select(notifications).where(notifications.c.id == notification_id)
-    ).first()
+def by_ids(session: Session, notification_ids: Sequence[int]) -> dict[int, Row[Any]]:
+    rows = session.execute(select(notifications).where(notifications.c.id.in_(notification_ids)))
+    return {row.id: row for row in rows}
 
 
-def by_request_id(session: Session, request_id: str) -> Row[Any] | None:
-    return session.execute(
-        select(notifications).where(notifications.c.request_id == request_id)
-    ).first()
+def by_request_ids(session: Session, request_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    rows = session.execute(select(notifications).where(notifications.c.request_id.in_(request_ids)))
+    return {row.request_id: row for row in rows}
 
 
 def store(
-    session: Session, new: NewNotification, notification_id: int, delivery: outbox.Entry
-) -> Row[Any] | None:
-    """Store the notification and queue its delivery, in one statement; None
-    when one with its request id exists already."""
-    return session.execute(
+    session: Session, new: Sequence[tuple[NewNotification, int, outbox.Entry]]
+) -> dict[int, Row[Any]]:
+    """Store each (notification, its id, its delivery event) and queue the
+    delivery, all in one statement. Returns the stored rows by id: one whose
+    request id was taken meanwhile is not among them."""
+    topics = {delivery.topic for _, _, delivery in new}
+    assert len(topics) == 1, "one delivery topic a statement"
+    rows = session.execute(
         _STORE,
         {
-            "id": notification_id,
-            "customer_id": new.customer_id,
-            "subject": new.subject,
-            "message": new.message,
-            "channel": new.channel.value,
+            "ids": [notification_id for _, notification_id, _ in new],
+            "customer_ids": [n.customer_id for n, _, _ in new],
+            "subjects": [n.subject for n, _, _ in new],
+            "messages": [n.message for n, _, _ in new],
+            "channels": [n.channel.value for n, _, _ in new],
+            "order_ids": [n.order_id for n, _, _ in new],
+            "request_ids": [n.request_id for n, _, _ in new],
+            "event_ids": [str(uuid.uuid4()) for _ in new],
+            "payloads": [delivery.payload for _, _, delivery in new],
+            "call_request_ids": [delivery.request_id for _, _, delivery in new],
             "delivery_state": DeliveryState.PENDING.value,
-            "order_id": new.order_id,
-            "request_id": new.request_id,
-            "event_id": str(uuid.uuid4()),
-            "topic": delivery.topic,
-            "payload": delivery.payload,
-            "call_request_id": delivery.request_id,
+            "topic": topics.pop(),
         },
-    ).first()
+    )
+    return {row.id: row for row in rows}
 
 
 def page_for_customer(

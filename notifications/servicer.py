@@ -32,43 +32,28 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
         # Before looking at the input: a caller who may not send learns nothing from it.
         principal.current().require(Role.OPS, Role.SERVICE)
         check = Violations()
-        check.require(request.customer_id > 0, "customer_id", "must be a positive id")
-        check.require(
-            bool(request.message.strip()) and len(request.message) <= MAX_MESSAGE,
-            "message",
-            f"required, at most {MAX_MESSAGE} characters",
-        )
-        check.require(
-            len(request.subject) <= MAX_SUBJECT, "subject", f"at most {MAX_SUBJECT} characters"
-        )
-        check.require(is_single_line(request.subject), "subject", "must be a single line")
-        check.require(
-            request.channel == pb.CHANNEL_UNSPECIFIED or request.channel in convert.CHANNEL_NAMES,
-            "channel",
-            "unknown channel",
-        )
-        check.require(request.order_id >= 0, "order_id", "must not be negative")
-        check.require(
-            len(request.request_id) <= MAX_REQUEST_ID,
-            "request_id",
-            f"at most {MAX_REQUEST_ID} characters",
-        )
-        for name in ("message", "subject", "request_id"):
-            check.require(
-                is_storable(getattr(request, name)), name, "must not contain NUL characters"
-            )
+        draft = _checked_draft(check, request)
         check.raise_if_any()
-        stored = self._handlers.send(
-            Draft(
-                customer_id=request.customer_id,
-                message=request.message,
-                subject=request.subject,
-                channel=convert.CHANNEL_NAMES.get(request.channel),
-                order_id=request.order_id,
-                request_id=request.request_id,
-            )
-        )
+        stored = self._handlers.send(draft)
         return pb.SendNotificationResponse(notification=convert.notification(stored))
+
+    def BatchSendNotifications(
+        self, request: pb.BatchSendNotificationsRequest, context: Any
+    ) -> Any:
+        principal.current().require(Role.SERVICE)
+        check = Violations()
+        check.require(
+            0 < len(request.requests) <= MAX_BATCH, "requests", f"1 to {MAX_BATCH} requests"
+        )
+        drafts = [
+            _checked_draft(check, one, f"requests[{index}].")
+            for index, one in enumerate(request.requests[:MAX_BATCH])
+        ]
+        check.raise_if_any()
+        stored = self._handlers.send_many(drafts)
+        return pb.BatchSendNotificationsResponse(
+            notifications=[convert.notification(row) for row in stored]
+        )
 
     def ListNotifications(self, request: pb.ListNotificationsRequest, context: Any) -> Any:
         check = Violations()
@@ -103,3 +88,45 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
                 )
                 if row is not None:
                     yield pb.WatchNotificationsResponse(notification=convert.notification(row))
+
+
+# The most requests one BatchSendNotifications takes (a relay's batch).
+MAX_BATCH = 100
+
+
+def _checked_draft(check: Violations, request: pb.SendNotificationRequest, at: str = "") -> Draft:
+    """The request as a Draft, its problems noted in `check` under field
+    paths prefixed with `at`."""
+    check.require(request.customer_id > 0, f"{at}customer_id", "must be a positive id")
+    check.require(
+        bool(request.message.strip()) and len(request.message) <= MAX_MESSAGE,
+        f"{at}message",
+        f"required, at most {MAX_MESSAGE} characters",
+    )
+    check.require(
+        len(request.subject) <= MAX_SUBJECT, f"{at}subject", f"at most {MAX_SUBJECT} characters"
+    )
+    check.require(is_single_line(request.subject), f"{at}subject", "must be a single line")
+    check.require(
+        request.channel == pb.CHANNEL_UNSPECIFIED or request.channel in convert.CHANNEL_NAMES,
+        f"{at}channel",
+        "unknown channel",
+    )
+    check.require(request.order_id >= 0, f"{at}order_id", "must not be negative")
+    check.require(
+        len(request.request_id) <= MAX_REQUEST_ID,
+        f"{at}request_id",
+        f"at most {MAX_REQUEST_ID} characters",
+    )
+    for name in ("message", "subject", "request_id"):
+        check.require(
+            is_storable(getattr(request, name)), f"{at}{name}", "must not contain NUL characters"
+        )
+    return Draft(
+        customer_id=request.customer_id,
+        message=request.message,
+        subject=request.subject,
+        channel=convert.CHANNEL_NAMES.get(request.channel),
+        order_id=request.order_id,
+        request_id=request.request_id,
+    )

@@ -95,10 +95,15 @@ def deliverers(
         ORDER_ALERT: outbox.rpc_deliverer(
             shipping.ReceiveOrderAlert, shipping_pb2.ReceiveOrderAlertRequest
         ),
-        CUSTOMER_NOTICE: outbox.rpc_deliverer(
-            notifications.SendNotification,
-            notifications_pb2.SendNotificationRequest,
-            # Redeliveries carry the same id, so Notifications stores one message.
-            idempotency_field="request_id",
+        # A relay's batch of notices goes in one call (one transaction there).
+        CUSTOMER_NOTICE: outbox.rpc_batch_deliverer(
+            notifications.BatchSendNotifications,
+            lambda requests: notifications_pb2.BatchSendNotificationsRequest(requests=requests),
+            outbox.rpc_deliverer(
+                notifications.SendNotification,
+                notifications_pb2.SendNotificationRequest,
+                # Redeliveries carry the same id, so Notifications stores one message.
+                idempotency_field="request_id",
+            ),
         ),
     }

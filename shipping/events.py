@@ -114,10 +114,15 @@ def deliverers(
         SHIPMENT_PROGRESS: outbox.rpc_deliverer(
             orders.RecordShipmentProgress, orders_pb2.RecordShipmentProgressRequest
         ),
-        CUSTOMER_NOTICE: outbox.rpc_deliverer(
-            notifications.SendNotification,
-            notifications_pb2.SendNotificationRequest,
-            # Redeliveries carry the same id, so Notifications stores one message.
-            idempotency_field="request_id",
+        # A relay's batch of notices goes in one call (one transaction there).
+        CUSTOMER_NOTICE: outbox.rpc_batch_deliverer(
+            notifications.BatchSendNotifications,
+            lambda requests: notifications_pb2.BatchSendNotificationsRequest(requests=requests),
+            outbox.rpc_deliverer(
+                notifications.SendNotification,
+                notifications_pb2.SendNotificationRequest,
+                # Redeliveries carry the same id, so Notifications stores one message.
+                idempotency_field="request_id",
+            ),
         ),
     }

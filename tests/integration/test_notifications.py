@@ -438,3 +438,102 @@ def test_an_instance_full_of_watches_refuses_more(
         finally:
             for stream in streams:
                 stream.cancel()
+
+
+# -- BatchSendNotifications: a relay's batch in one call -----------------------
+
+
+def send_batch(stub: Stub, *requests: pb.SendNotificationRequest) -> list[pb.Notification]:
+    batch = pb.BatchSendNotificationsRequest(requests=requests)
+    return list(
+        stub.BatchSendNotifications(batch, metadata=as_service("orders"), timeout=10).notifications
+    )
+
+
+def test_a_batch_stores_each_notification_in_order_and_delivers_each(
+    stub: Stub, customer_id: int, other_customer_id: int
+) -> None:
+    stored = send_batch(
+        stub,
+        pb.SendNotificationRequest(customer_id=customer_id, message="first"),
+        pb.SendNotificationRequest(customer_id=other_customer_id, message="second", order_id=7),
+        pb.SendNotificationRequest(customer_id=customer_id, message="third", subject="Third"),
+    )
+
+    assert [(n.customer_id, n.message, n.subject) for n in stored] == [
+        (customer_id, "first", "first"),
+        (other_customer_id, "second", "second"),
+        (customer_id, "third", "Third"),
+    ]
+    assert len({n.notification_id for n in stored}) == 3 and stored[1].order_id == 7
+    for notification in stored:
+        until(
+            lambda n=notification: (
+                state_of(stub, n.customer_id, n.notification_id) == pb.DELIVERY_STATE_DELIVERED
+            ),
+            within=10,
+            what=f"notification {notification.notification_id} delivered",
+        )
+
+
+def test_a_batch_naming_an_unknown_customer_stores_none_of_it(stub: Stub, customer_id: int) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        send_batch(
+            stub,
+            pb.SendNotificationRequest(customer_id=customer_id, message="would be first"),
+            pb.SendNotificationRequest(customer_id=10**12, message="nobody"),
+        )
+
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert reason(refused.value) == "CUSTOMER_NOT_FOUND"
+    assert listed(stub, customer_id) == []
+
+
+def test_a_resent_batch_returns_what_was_stored_first(stub: Stub, customer_id: int) -> None:
+    requests = [
+        pb.SendNotificationRequest(
+            customer_id=customer_id, message=f"event {n}", request_id=uuid.uuid4().hex
+        )
+        for n in range(3)
+    ]
+    first = send_batch(stub, *requests)
+    # A relay that died before marking its batch sends it again, maybe with more.
+    extra = pb.SendNotificationRequest(customer_id=customer_id, message="new", request_id="x1")
+    again = send_batch(stub, requests[2], extra, requests[0])
+
+    assert [n.notification_id for n in again[::2]] == [
+        first[2].notification_id,
+        first[0].notification_id,
+    ]
+    assert len(listed(stub, customer_id)) == 4
+
+
+def test_bad_requests_in_a_batch_are_named_by_position(stub: Stub, customer_id: int) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        send_batch(
+            stub,
+            pb.SendNotificationRequest(customer_id=customer_id, message="fine"),
+            pb.SendNotificationRequest(customer_id=customer_id, message=""),
+            pb.SendNotificationRequest(customer_id=0, message="fine", subject="two\nlines"),
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(refused.value)) == {
+        "requests[1].message",
+        "requests[2].customer_id",
+        "requests[2].subject",
+    }
+    assert listed(stub, customer_id) == []
+
+    with pytest.raises(grpc.RpcError) as empty:
+        send_batch(stub)
+    assert "requests" in violations(empty.value)
+
+
+def test_only_services_send_batches(stub: Stub, customer_id: int) -> None:
+    batch = pb.BatchSendNotificationsRequest(
+        requests=[pb.SendNotificationRequest(customer_id=customer_id, message="hi")]
+    )
+    for caller in (as_role("ops"), as_customer(customer_id)):
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.BatchSendNotifications(batch, metadata=caller, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -7,13 +7,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.empty_pb2 import Empty
+from google.protobuf.struct_pb2 import ListValue, Value
 from google.protobuf.wrappers_pb2 import StringValue
 from sqlalchemy import Engine, event, func, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -582,3 +583,131 @@ def test_a_batch_deliverer_gets_its_topics_rows_in_one_call_and_each_its_outcome
     assert busy.delivered_at is None and busy.failed_at is None
     assert (busy.attempts, busy.last_error) == (1, "RuntimeError: try later")
     assert gone.failed_at is not None and gone.last_error == "no such notification"
+
+
+# -- batch calls: one RPC for a topic's rows, one by one when refused ---------
+
+
+@dataclass
+class BatchReceiver:
+    """Refuses a batch holding `bad` as a real batch method would (all or
+    nothing), and `bad` alone too; or answers every batch with `batch_code`."""
+
+    bad: str = ""
+    batch_code: grpc.StatusCode | None = None
+    batches: list[list[str]] = field(default_factory=list)
+    singles: list[str] = field(default_factory=list)
+
+    def deliver_many(self, request: ListValue, context: Any) -> Empty:
+        values = [v.string_value for v in request.values]
+        self.batches.append(values)
+        if self.batch_code is not None:
+            context.abort(self.batch_code, "batch refused by the test")
+        if self.bad in values:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a bad value in the batch")
+        return Empty()
+
+    def deliver(self, request: StringValue, context: Any) -> Empty:
+        self.singles.append(request.value)
+        if request.value == self.bad:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a bad value")
+        return Empty()
+
+
+@contextmanager
+def batch_deliverer(probe: BatchReceiver) -> Iterator[outbox.RpcBatchDeliverer]:
+    handler = grpc.method_handlers_generic_handler(
+        "shopmesh.test.Probe",
+        {
+            "Deliver": grpc.unary_unary_rpc_method_handler(
+                probe.deliver,
+                request_deserializer=StringValue.FromString,
+                response_serializer=Empty.SerializeToString,
+            ),
+            "DeliverMany": grpc.unary_unary_rpc_method_handler(
+                probe.deliver_many,
+                request_deserializer=ListValue.FromString,
+                response_serializer=Empty.SerializeToString,
+            ),
+        },
+    )
+    with serving(lambda server: server.add_generic_rpc_handlers((handler,))) as target:
+        channel = grpc.insecure_channel(target)
+        single = channel.unary_unary(
+            PROBE_METHOD,
+            request_serializer=StringValue.SerializeToString,
+            response_deserializer=Empty.FromString,
+        )
+        many = channel.unary_unary(
+            "/shopmesh.test.Probe/DeliverMany",
+            request_serializer=ListValue.SerializeToString,
+            response_deserializer=Empty.FromString,
+        )
+        try:
+            yield outbox.rpc_batch_deliverer(
+                many,
+                lambda requests: ListValue(values=[Value(string_value=r.value) for r in requests]),
+                outbox.rpc_deliverer(single, StringValue),
+            )
+        finally:
+            channel.close()
+
+
+def outcomes(sessions: sessionmaker[Session]) -> list[tuple[str, str]]:
+    return [
+        (
+            StringValue.FromString(row.payload).value,
+            "delivered" if row.delivered_at else "failed" if row.failed_at else "pending",
+        )
+        for row in rows(sessions)
+    ]
+
+
+def test_a_batch_method_gets_a_topics_rows_in_one_call(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    probe = BatchReceiver()
+    write(sessions, "a", "b", "c")
+    with batch_deliverer(probe) as deliver:
+        assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 3
+
+    assert probe.batches == [["a", "b", "c"]] and probe.singles == []
+    assert outcomes(sessions) == [("a", "delivered"), ("b", "delivered"), ("c", "delivered")]
+
+
+def test_a_refused_batch_is_delivered_one_by_one_so_only_the_bad_row_fails(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    probe = BatchReceiver(bad="b")
+    write(sessions, "a", "b", "c")
+    with batch_deliverer(probe) as deliver:
+        assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 3
+
+    assert probe.batches == [["a", "b", "c"]] and sorted(probe.singles) == ["a", "b", "c"]
+    assert outcomes(sessions) == [("a", "delivered"), ("b", "failed"), ("c", "delivered")]
+
+
+def test_a_receiver_without_the_batch_method_still_gets_every_row(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    # A receiver not yet upgraded during a rolling deploy.
+    probe = BatchReceiver(batch_code=grpc.StatusCode.UNIMPLEMENTED)
+    write(sessions, "a", "b")
+    with batch_deliverer(probe) as deliver:
+        assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 2
+
+    assert sorted(probe.singles) == ["a", "b"]
+    assert outcomes(sessions) == [("a", "delivered"), ("b", "delivered")]
+
+
+def test_a_batch_the_receiver_cannot_take_now_is_postponed_whole(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    probe = BatchReceiver(batch_code=grpc.StatusCode.UNAVAILABLE)
+    write(sessions, "a", "b")
+    with batch_deliverer(probe) as deliver:
+        assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 2
+
+    assert probe.singles == []
+    assert outcomes(sessions) == [("a", "pending"), ("b", "pending")]
+    assert {row.last_error for row in rows(sessions)} == {"UNAVAILABLE: batch refused by the test"}

@@ -79,7 +79,7 @@ class FakeOrders(orders_pb2_grpc.OrderServiceServicer):
 
 
 class FakeNotifications(notifications_pb2_grpc.NotificationServiceServicer):
-    """Records every SendNotification."""
+    """Records every notification sent, alone or in a batch."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -92,17 +92,30 @@ class FakeNotifications(notifications_pb2_grpc.NotificationServiceServicer):
     def SendNotification(
         self, request: notifications_pb2.SendNotificationRequest, context: Any
     ) -> Any:
-        with self._lock:
-            self._sent.append(Received(request, _caller(context)))
-            number = len(self._sent)
         return notifications_pb2.SendNotificationResponse(
-            notification=notifications_pb2.Notification(
-                notification_id=number,
-                customer_id=request.customer_id,
-                subject=request.subject,
-                message=request.message,
-                order_id=request.order_id,
-            )
+            notification=self._store(request, _caller(context))
+        )
+
+    def BatchSendNotifications(
+        self, request: notifications_pb2.BatchSendNotificationsRequest, context: Any
+    ) -> Any:
+        caller = _caller(context)
+        return notifications_pb2.BatchSendNotificationsResponse(
+            notifications=[self._store(one, caller) for one in request.requests]
+        )
+
+    def _store(
+        self, request: notifications_pb2.SendNotificationRequest, caller: str
+    ) -> notifications_pb2.Notification:
+        with self._lock:
+            self._sent.append(Received(request, caller))
+            number = len(self._sent)
+        return notifications_pb2.Notification(
+            notification_id=number,
+            customer_id=request.customer_id,
+            subject=request.subject,
+            message=request.message,
+            order_id=request.order_id,
         )
 
 

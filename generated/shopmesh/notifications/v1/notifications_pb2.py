@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-shopmesh/notifications/v1/notifications.proto\x12\x19shopmesh.notifications.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x0cNotification\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\".shopmesh.notifications.v1.ChannelB\x04\xe2\x41\x01\x03\x12\x46\n\x0e\x64\x65livery_state\x18\x06 \x01(\x0e\x32(.shopmesh.notifications.v1.DeliveryStateB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x64\x65liver_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xcf\x01\n\x17SendNotificationRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x39\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\".shopmesh.notifications.v1.ChannelB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_id\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\"Y\n\x18SendNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.shopmesh.notifications.v1.Notification\"h\n\x18ListNotificationsRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"t\n\x19ListNotificationsResponse\x12>\n\rnotifications\x18\x01 \x03(\x0b\x32\'.shopmesh.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x19WatchNotificationsRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\"[\n\x1aWatchNotificationsResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.shopmesh.notifications.v1.Notification*F\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_LOG\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02*\x84\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x03\x32\xbe\x04\n\x13NotificationService\x12\xb3\x01\n\x10SendNotification\x12\x32.shopmesh.notifications.v1.SendNotificationRequest\x1a\x33.shopmesh.notifications.v1.SendNotificationResponse\"6\x82\xd3\xe4\x93\x02\x30\"\x11/v1/notifications:\x01*Z\x18\"\x13/notifications/send:\x01*\x12\xb1\x01\n\x11ListNotifications\x12\x33.shopmesh.notifications.v1.ListNotificationsRequest\x1a\x34.shopmesh.notifications.v1.ListNotificationsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/customers/{customer_id}/notifications\x12\xbc\x01\n\x12WatchNotifications\x12\x34.shopmesh.notifications.v1.WatchNotificationsRequest\x1a\x35.shopmesh.notifications.v1.WatchNotificationsResponse\"7\x82\xd3\xe4\x93\x02\x31\x12//v1/customers/{customer_id}/notifications:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-shopmesh/notifications/v1/notifications.proto\x12\x19shopmesh.notifications.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x0cNotification\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\".shopmesh.notifications.v1.ChannelB\x04\xe2\x41\x01\x03\x12\x46\n\x0e\x64\x65livery_state\x18\x06 \x01(\x0e\x32(.shopmesh.notifications.v1.DeliveryStateB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x64\x65liver_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xcf\x01\n\x17SendNotificationRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x39\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\".shopmesh.notifications.v1.ChannelB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_id\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\"Y\n\x18SendNotificationResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.shopmesh.notifications.v1.Notification\"k\n\x1d\x42\x61tchSendNotificationsRequest\x12J\n\x08requests\x18\x01 \x03(\x0b\x32\x32.shopmesh.notifications.v1.SendNotificationRequestB\x04\xe2\x41\x01\x02\"`\n\x1e\x42\x61tchSendNotificationsResponse\x12>\n\rnotifications\x18\x01 \x03(\x0b\x32\'.shopmesh.notifications.v1.Notification\"h\n\x18ListNotificationsRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"t\n\x19ListNotificationsResponse\x12>\n\rnotifications\x18\x01 \x03(\x0b\x32\'.shopmesh.notifications.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x19WatchNotificationsRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\"[\n\x1aWatchNotificationsResponse\x12=\n\x0cnotification\x18\x01 \x01(\x0b\x32\'.shopmesh.notifications.v1.Notification*F\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_LOG\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02*\x84\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x03\x32\xce\x05\n\x13NotificationService\x12\xb3\x01\n\x10SendNotification\x12\x32.shopmesh.notifications.v1.SendNotificationRequest\x1a\x33.shopmesh.notifications.v1.SendNotificationResponse\"6\x82\xd3\xe4\x93\x02\x30\"\x11/v1/notifications:\x01*Z\x18\"\x13/notifications/send:\x01*\x12\x8d\x01\n\x16\x42\x61tchSendNotifications\x12\x38.shopmesh.notifications.v1.BatchSendNotificationsRequest\x1a\x39.shopmesh.notifications.v1.BatchSendNotificationsResponse\x12\xb1\x01\n\x11ListNotifications\x12\x33.shopmesh.notifications.v1.ListNotificationsRequest\x1a\x34.shopmesh.notifications.v1.ListNotificationsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/customers/{customer_id}/notifications\x12\xbc\x01\n\x12WatchNotifications\x12\x34.shopmesh.notifications.v1.WatchNotificationsRequest\x1a\x35.shopmesh.notifications.v1.WatchNotificationsResponse\"7\x82\xd3\xe4\x93\x02\x31\x12//v1/customers/{customer_id}/notifications:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,6 +64,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDNOTIFICATIONREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\001'
   _globals['_SENDNOTIFICATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_SENDNOTIFICATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_BATCHSENDNOTIFICATIONSREQUEST'].fields_by_name['requests']._loaded_options = None
+  _globals['_BATCHSENDNOTIFICATIONSREQUEST'].fields_by_name['requests']._serialized_options = b'\342A\001\002'
   _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['customer_id']._loaded_options = None
   _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTNOTIFICATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -78,24 +80,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListNotifications']._serialized_options = b'\202\323\344\223\002+\022)/v1/customers/{customer_id}/notifications'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['WatchNotifications']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['WatchNotifications']._serialized_options = b'\202\323\344\223\0021\022//v1/customers/{customer_id}/notifications:watch'
-  _globals['_CHANNEL']._serialized_start=1233
-  _globals['_CHANNEL']._serialized_end=1303
-  _globals['_DELIVERYSTATE']._serialized_start=1306
-  _globals['_DELIVERYSTATE']._serialized_end=1438
+  _globals['_CHANNEL']._serialized_start=1440
+  _globals['_CHANNEL']._serialized_end=1510
+  _globals['_DELIVERYSTATE']._serialized_start=1513
+  _globals['_DELIVERYSTATE']._serialized_end=1645
   _globals['_NOTIFICATION']._serialized_start=173
   _globals['_NOTIFICATION']._serialized_end=557
   _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=560
   _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=767
   _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=769
   _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=858
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=860
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=964
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=966
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1082
-  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_start=1084
-  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_end=1138
-  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_start=1140
-  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_end=1231
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1441
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=2015
+  _globals['_BATCHSENDNOTIFICATIONSREQUEST']._serialized_start=860
+  _globals['_BATCHSENDNOTIFICATIONSREQUEST']._serialized_end=967
+  _globals['_BATCHSENDNOTIFICATIONSRESPONSE']._serialized_start=969
+  _globals['_BATCHSENDNOTIFICATIONSRESPONSE']._serialized_end=1065
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1067
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1171
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1173
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1289
+  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_start=1291
+  _globals['_WATCHNOTIFICATIONSREQUEST']._serialized_end=1345
+  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_start=1347
+  _globals['_WATCHNOTIFICATIONSRESPONSE']._serialized_end=1438
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1648
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=2366
 # @@protoc_insertion_point(module_scope)

@@ -76,6 +76,18 @@ class SendNotificationResponse(_message.Message):
     notification: Notification
     def __init__(self, notification: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
 
+class BatchSendNotificationsRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[SendNotificationRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[SendNotificationRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchSendNotificationsResponse(_message.Message):
+    __slots__ = ("notifications",)
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ...) -> None: ...
+
 class ListNotificationsRequest(_message.Message):
     __slots__ = ("customer_id", "page_size", "page_token")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

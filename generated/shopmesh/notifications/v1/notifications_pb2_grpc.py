@@ -39,6 +39,11 @@ class NotificationServiceStub:
                 request_serializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationRequest.SerializeToString,
                 response_deserializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationResponse.FromString,
                 _registered_method=True)
+        self.BatchSendNotifications = channel.unary_unary(
+                '/shopmesh.notifications.v1.NotificationService/BatchSendNotifications',
+                request_serializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsRequest.SerializeToString,
+                response_deserializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsResponse.FromString,
+                _registered_method=True)
         self.ListNotifications = channel.unary_unary(
                 '/shopmesh.notifications.v1.NotificationService/ListNotifications',
                 request_serializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.ListNotificationsRequest.SerializeToString,
@@ -57,6 +62,17 @@ class NotificationServiceServicer:
     def SendNotification(self, request, context):
         """Stores a notification and queues its delivery. Resending the same
         `request_id` returns the notification stored first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchSendNotifications(self, request, context):
+        """Stores several notifications and queues their delivery, all or none, in
+        one transaction: how the other services' outbox relays send a batch.
+        Each request is checked as SendNotification checks it (field paths
+        name it, e.g. `requests[2].message`); a resent `request_id` returns the
+        notification stored first. For services only; the edge does not serve it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +100,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.SendNotification,
                     request_deserializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationRequest.FromString,
                     response_serializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationResponse.SerializeToString,
+            ),
+            'BatchSendNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchSendNotifications,
+                    request_deserializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsRequest.FromString,
+                    response_serializer=shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsResponse.SerializeToString,
             ),
             'ListNotifications': grpc.unary_unary_rpc_method_handler(
                     servicer.ListNotifications,
@@ -123,6 +144,33 @@ class NotificationService:
             '/shopmesh.notifications.v1.NotificationService/SendNotification',
             shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationRequest.SerializeToString,
             shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.SendNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchSendNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopmesh.notifications.v1.NotificationService/BatchSendNotifications',
+            shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsRequest.SerializeToString,
+            shopmesh_dot_notifications_dot_v1_dot_notifications__pb2.BatchSendNotificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

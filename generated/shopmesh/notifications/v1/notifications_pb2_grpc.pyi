@@ -37,6 +37,13 @@ class NotificationServiceStub:
     """Stores a notification and queues its delivery. Resending the same
     `request_id` returns the notification stored first.
     """
+    BatchSendNotifications: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.BatchSendNotificationsRequest, _notifications_pb2.BatchSendNotificationsResponse]
+    """Stores several notifications and queues their delivery, all or none, in
+    one transaction: how the other services' outbox relays send a batch.
+    Each request is checked as SendNotification checks it (field paths
+    name it, e.g. `requests[2].message`); a resent `request_id` returns the
+    notification stored first. For services only; the edge does not serve it.
+    """
     ListNotifications: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.ListNotificationsRequest, _notifications_pb2.ListNotificationsResponse]
     """A customer's notifications, newest first."""
     WatchNotifications: _grpc.UnaryStreamMultiCallable[_notifications_pb2.WatchNotificationsRequest, _notifications_pb2.WatchNotificationsResponse]
@@ -50,6 +57,13 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     SendNotification: _aio.UnaryUnaryMultiCallable[_notifications_pb2.SendNotificationRequest, _notifications_pb2.SendNotificationResponse]  # type: ignore[assignment]
     """Stores a notification and queues its delivery. Resending the same
     `request_id` returns the notification stored first.
+    """
+    BatchSendNotifications: _aio.UnaryUnaryMultiCallable[_notifications_pb2.BatchSendNotificationsRequest, _notifications_pb2.BatchSendNotificationsResponse]  # type: ignore[assignment]
+    """Stores several notifications and queues their delivery, all or none, in
+    one transaction: how the other services' outbox relays send a batch.
+    Each request is checked as SendNotification checks it (field paths
+    name it, e.g. `requests[2].message`); a resent `request_id` returns the
+    notification stored first. For services only; the edge does not serve it.
     """
     ListNotifications: _aio.UnaryUnaryMultiCallable[_notifications_pb2.ListNotificationsRequest, _notifications_pb2.ListNotificationsResponse]  # type: ignore[assignment]
     """A customer's notifications, newest first."""
@@ -67,6 +81,19 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_notifications_pb2.SendNotificationResponse, _abc.Awaitable[_notifications_pb2.SendNotificationResponse]]:
         """Stores a notification and queues its delivery. Resending the same
         `request_id` returns the notification stored first.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchSendNotifications(
+        self,
+        request: _notifications_pb2.BatchSendNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.BatchSendNotificationsResponse, _abc.Awaitable[_notifications_pb2.BatchSendNotificationsResponse]]:
+        """Stores several notifications and queues their delivery, all or none, in
+        one transaction: how the other services' outbox relays send a batch.
+        Each request is checked as SendNotification checks it (field paths
+        name it, e.g. `requests[2].message`); a resent `request_id` returns the
+        notification stored first. For services only; the edge does not serve it.
         """
 
     @_abc_1.abstractmethod
