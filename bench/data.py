@@ -87,25 +87,7 @@ def prepare_catalogue(engine: Engine) -> Catalogue:
                     "lon": longitude,
                 },
             )
-        first_customer = _reserve(connection, "customers", CUSTOMERS)
-        connection.execute(
-            text(
-                "INSERT INTO customers (id, name, email, phone, recipient, line1, city,"
-                " postal_code, country_code, latitude, longitude)"
-                " SELECT :first + i, 'Bench customer ' || i, 'bench-' || :tag || '-' || i"
-                " || '@example.test', '+49 30 0000', 'Bench Customer', 'Benchstrasse ' || i,"
-                " w.city, '10115', 'DE', w.latitude, w.longitude"
-                " FROM generate_series(0, :n - 1) AS i"
-                " JOIN warehouses AS w ON w.id = :first_warehouse + i % :warehouses"
-            ),
-            {
-                "first": first_customer,
-                "tag": tag,
-                "n": CUSTOMERS,
-                "first_warehouse": first_warehouse,
-                "warehouses": len(WAREHOUSE_PLACES),
-            },
-        )
+        first_customer = _insert_customers(connection, CUSTOMERS, tag, first_warehouse)
         first_product = _reserve(connection, "products", PRODUCTS)
         connection.execute(
             text(
@@ -131,6 +113,40 @@ def prepare_catalogue(engine: Engine) -> Catalogue:
             },
         )
     return Catalogue(tag, first_customer, first_product, first_warehouse)
+
+
+def add_customers(engine: Engine, catalogue: Catalogue, count: int) -> range:
+    """`count` more customers, apart from the catalogue's (whose ids the
+    carts' layout counts on), living where its warehouses are; their ids."""
+    with engine.begin() as connection:
+        first = _insert_customers(
+            connection, count, f"{catalogue.tag}-more", catalogue.first_warehouse
+        )
+    return range(first, first + count)
+
+
+def _insert_customers(connection: Connection, count: int, tag: str, first_warehouse: int) -> int:
+    """Customer `i` lives at warehouse `i % warehouses`; the first id."""
+    first = _reserve(connection, "customers", count)
+    connection.execute(
+        text(
+            "INSERT INTO customers (id, name, email, phone, recipient, line1, city,"
+            " postal_code, country_code, latitude, longitude)"
+            " SELECT :first + i, 'Bench customer ' || i, 'bench-' || :tag || '-' || i"
+            " || '@example.test', '+49 30 0000', 'Bench Customer', 'Benchstrasse ' || i,"
+            " w.city, '10115', 'DE', w.latitude, w.longitude"
+            " FROM generate_series(0, :n - 1) AS i"
+            " JOIN warehouses AS w ON w.id = :first_warehouse + i % :warehouses"
+        ),
+        {
+            "first": first,
+            "tag": tag,
+            "n": count,
+            "first_warehouse": first_warehouse,
+            "warehouses": len(WAREHOUSE_PLACES),
+        },
+    )
+    return first
 
 
 def add_carts(engine: Engine, catalogue: Catalogue, count: int) -> Carts:

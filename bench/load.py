@@ -1,8 +1,8 @@
 """Driving calls: open loop (sent on a schedule, whatever the replies do) and
 closed loop (each caller sends its next call when the last one returns).
 
-A call is any `async (index) -> None` that raises grpc.aio.AioRpcError on
-failure; bench/calls.py makes the real ones.
+A call is any `async (index) -> None` that raises grpc.aio.AioRpcError (or
+CallFailed, for REST) on failure; bench/calls.py makes the real ones.
 """
 
 from __future__ import annotations
@@ -11,12 +11,25 @@ import asyncio
 import itertools
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 
 Call = Callable[[int], Awaitable[None]]
+
+
+class CallFailed(Exception):
+    """A call that is not gRPC failed (REST through the edge); `code` says
+    how, as a status code's name does for gRPC (`HTTP 503`, `ReadTimeout`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _failure(error: grpc.aio.AioRpcError | CallFailed) -> str:
+    return error.code if isinstance(error, CallFailed) else error.code().name
 
 
 @dataclass
@@ -65,6 +78,32 @@ class Outcome:
         return ", ".join(parts) or "none"
 
 
+def loop_notes(outcome: Outcome) -> str:
+    """A closed loop's errors, whether it ran out of work, and its p99, for
+    a row of the table."""
+    notes = []
+    if outcome.failed:
+        notes.append(f"{outcome.failed} errors: {outcome.describe_errors()}")
+    if outcome.exhausted:
+        notes.append(f"ran out of carts after {outcome.elapsed:.1f} s")
+    p99 = outcome.percentile(0.99)
+    if p99 is not None:
+        notes.append(f"p99 {1000 * p99:.1f} ms")
+    return f"({'; '.join(notes)})"
+
+
+def combined(outcomes: Sequence[Outcome]) -> Outcome:
+    """Closed loops of the same calls, run apart, as one: every call, over
+    their summed durations (the time between the loops left out)."""
+    whole = Outcome(started=0.0, finished=sum(o.elapsed for o in outcomes))
+    for outcome in outcomes:
+        whole.latencies += outcome.latencies
+        whole.errors += outcome.errors
+        whole.not_sent += outcome.not_sent
+        whole.exhausted |= outcome.exhausted
+    return whole
+
+
 def percentile(samples: list[float], q: float) -> float | None:
     """Nearest rank: the smallest sample at or above a fraction `q` of them."""
     if not samples:
@@ -87,8 +126,8 @@ async def open_loop(call: Call, *, rate: float, count: int, max_in_flight: int) 
     async def one(index: int, due: float) -> None:
         try:
             await call(index)
-        except grpc.aio.AioRpcError as error:
-            outcome.errors[error.code().name] += 1
+        except (grpc.aio.AioRpcError, CallFailed) as error:
+            outcome.errors[_failure(error)] += 1
         else:
             outcome.latencies.append(loop.time() - due)
         outcome.finished = max(outcome.finished, loop.time())
@@ -126,8 +165,8 @@ async def closed_loop(
                 return
             try:
                 await call(index)
-            except grpc.aio.AioRpcError as error:
-                outcome.errors[error.code().name] += 1
+            except (grpc.aio.AioRpcError, CallFailed) as error:
+                outcome.errors[_failure(error)] += 1
             else:
                 outcome.latencies.append(loop.time() - sent)
 

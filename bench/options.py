@@ -1,6 +1,7 @@
 """The bench's command line. Defaults keep `make bench` within about four
-minutes on a 2-core machine; BENCH_RATE, BENCH_DURATION and BENCH_SKIP set
-the most used ones from the environment (`make bench BENCH_RATE=50`)."""
+minutes on a 2-core machine; BENCH_RATE, BENCH_DURATION, BENCH_STREAMS and
+BENCH_SKIP set the most used ones from the environment
+(`make bench BENCH_RATE=50`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-STAGES = ("sustained", "create-order", "get-order")
+STAGES = ("sustained", "create-order", "get-order", "rest", "streams")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Options:
     orders_instances: int
     shipping_instances: int
     notifications_instances: int
+    streams: int
+    streams_seconds: float
     find_max: bool
     find_max_from: float
     find_max_steps: int
@@ -87,7 +90,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         "--loop-seconds",
         type=float,
         default=10,
-        help="seconds of each closed loop: CreateOrder, GetOrder, echo (%(default)s)",
+        help="seconds of each closed loop: CreateOrder, GetOrder, echo, and each of REST"
+        " GetOrder via Envoy and direct gRPC (%(default)s)",
     )
     closed.add_argument(
         "--closed-carts",
@@ -97,6 +101,19 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
     )
     closed.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench -T (%(default)s)")
     closed.add_argument("--pgbench-threads", type=int, default=2, help="pgbench -j (%(default)s)")
+    streams = parser.add_argument_group("WatchNotifications streams on one instance")
+    streams.add_argument(
+        "--streams",
+        type=int,
+        default=int(env.get("BENCH_STREAMS", 5000)),
+        help="streams to hold open (BENCH_STREAMS; default %(default)s)",
+    )
+    streams.add_argument(
+        "--streams-seconds",
+        type=float,
+        default=10,
+        help="seconds of health checks and ListNotifications while they are held (%(default)s)",
+    )
     mesh = parser.add_argument_group("the mesh")
     mesh.add_argument("--orders-instances", type=int, default=2)
     mesh.add_argument("--shipping-instances", type=int, default=1)
@@ -112,6 +129,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
     unknown = set(args.skip) - set(STAGES)
     if unknown:
         parser.error(f"BENCH_SKIP: unknown stages {sorted(unknown)}; choose from {STAGES}")
+    if args.streams < 1:
+        parser.error("--streams (BENCH_STREAMS) must be at least 1; --skip streams leaves them out")
     return Options(
         rate=args.rate,
         duration=args.duration,
@@ -125,6 +144,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         orders_instances=args.orders_instances,
         shipping_instances=args.shipping_instances,
         notifications_instances=args.notifications_instances,
+        streams=args.streams,
+        streams_seconds=args.streams_seconds,
         find_max=args.find_max,
         find_max_from=args.find_max_from,
         find_max_steps=args.find_max_steps,

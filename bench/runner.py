@@ -6,10 +6,17 @@
 3. Sustained flow: CreateOrder open loop; flows, backlog, CPU, RSS
    (bench/sustained.py); with --find-max, the highest rate meeting targets.
 4. Closed loops against the mesh: CreateOrder, then GetOrder (bench/ratios.py).
-5. The mesh stops, so that nothing of it competes with the anchors
+5. `rest`: Envoy starts in front of the Orders instances (bench/edge.py);
+   REST GetOrder through it and direct gRPC GetOrder take turns, the same
+   order and callers, with Envoy's CPU per call (bench/rest.py); Envoy stops.
+6. `streams`: one Notifications instance holds --streams WatchNotifications
+   streams while its health check and ListNotifications are timed, and its
+   memory read (bench/streams.py).
+7. The mesh stops, so that nothing of it competes with the anchors
    (bench/anchors.py): the echo servers for GetOrder, then pgbench with
    CreateOrder's SQL on the same PostgreSQL server.
 
+Every stage but the database and the mesh can be left out (BENCH_SKIP).
 The machine's other load moves every figure; the JSON records its load
 average before and after.
 """
@@ -24,10 +31,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench import anchors, data, mesh, ratios, sustained
+from bench import anchors, data, mesh, ratios, rest, streams, sustained
 from bench.calls import CustomerTokens
 from bench.context import Context
-from bench.load import Outcome
+from bench.load import Outcome, loop_notes
 from bench.options import Options
 from bench.report import Row
 from meshkit.db import make_engine
@@ -47,6 +54,8 @@ class Results:
     get_order: Outcome | None = None
     echo: Outcome | None = None
     pgbench: anchors.PgbenchResult | None = None
+    rest_get_order: rest.Comparison | None = None
+    held_streams: streams.Held | None = None
 
 
 def run(options: Options) -> Results:
@@ -67,6 +76,10 @@ def run(options: Options) -> Results:
         if options.runs("create-order"):
             results.pgbench = _pgbench(options, db.url, engine, catalogue)
     results.rows += ratio_rows(options, results)
+    if results.rest_get_order is not None:
+        results.rows += results.rest_get_order.rows()
+    if results.held_streams is not None:
+        results.rows += results.held_streams.rows()
     return results
 
 
@@ -112,6 +125,21 @@ def _with_mesh(
             results.get_order = ratios.get_order(
                 the_mesh.target("orders"), options.orders_instances, order, loop
             )
+        if options.runs("rest"):
+            console.step(
+                "rest",
+                f"GetOrder via Envoy and direct gRPC, {loop.callers} callers,"
+                f" {loop.seconds:g} s each, taking turns",
+            )
+            to_read = order or ratios.order_to_read(context)
+            results.rest_get_order = rest.compare(context, to_read, loop, keys.current().folder)
+        if options.runs("streams"):
+            console.step(
+                "streams",
+                f"{options.streams} WatchNotifications streams, probed for"
+                f" {options.streams_seconds:g} s",
+            )
+            results.held_streams = streams.run(context, options.streams, options.streams_seconds)
     return order
 
 
@@ -153,7 +181,7 @@ def ratio_rows(options: Options, results: Results) -> list[Row]:
                 anchor=f"pgbench, same SQL, -c {options.callers} -j {options.pgbench_threads}"
                 f" -T {options.pgbench_seconds}",
                 anchor_value=results.pgbench.tps,
-                text=_loop_notes(results.create_order),
+                text=loop_notes(results.create_order),
             )
         )
     if results.get_order is not None and results.echo is not None:
@@ -164,19 +192,7 @@ def ratio_rows(options: Options, results: Results) -> list[Row]:
                 "/s",
                 anchor=f"bare grpcio echo x {options.orders_instances}, same reply bytes",
                 anchor_value=results.echo.rate,
-                text=_loop_notes(results.get_order),
+                text=loop_notes(results.get_order),
             )
         )
     return rows
-
-
-def _loop_notes(outcome: Outcome) -> str:
-    notes = []
-    if outcome.failed:
-        notes.append(f"{outcome.failed} errors: {outcome.describe_errors()}")
-    if outcome.exhausted:
-        notes.append(f"ran out of carts after {outcome.elapsed:.1f} s")
-    p99 = outcome.percentile(0.99)
-    if p99 is not None:
-        notes.append(f"p99 {1000 * p99:.1f} ms")
-    return f"({'; '.join(notes)})"

@@ -104,7 +104,6 @@ def running_edge(
         **{f"{s.name.upper()}_TARGET": s.target for s in mesh.services},
     }
     with ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-")))
         instances = {
             service.name: [
                 stack.enter_context(service_process(service.name, env, port=instance.port))
@@ -112,6 +111,19 @@ def running_edge(
             ]
             for service in mesh.services
         }
+        yield stack.enter_context(envoy_in_front(mesh, instances, secrets))
+
+
+@contextmanager
+def envoy_in_front(
+    mesh: Topology, instances: dict[str, list[ServiceProcess]], secrets: Path
+) -> Iterator[EdgeMesh]:
+    """Envoy on `mesh`'s edge ports in front of `instances` (already
+    started, on the ports `mesh` lists); yields once Envoy itself sees every
+    one of them healthy, stops Envoy at the end. The bench uses it too
+    (bench/edge.py)."""
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-")))
         files = EdgeFiles(
             descriptor_set=render.DESCRIPTOR_SET,
             certificate=secrets / "server.pem",
