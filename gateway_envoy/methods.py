@@ -20,7 +20,9 @@ STAFF_ONLY = frozenset(
 )
 # The services' outbox relays call these on each other directly; the edge
 # does not serve them at all.
-INTERNAL_ONLY = frozenset({"BatchSendNotifications"})
+INTERNAL_ONLY = frozenset(
+    {"BatchSendNotifications", "BatchRecordShipmentProgress", "BatchGetOrders"}
+)
 
 
 @dataclass(frozen=True)

@@ -364,6 +364,10 @@ class _Outcomes:
 # What the claim selects: id, event_id, topic, payload, request_id, attempts.
 _Claimed = Row[int, uuid.UUID, str, bytes, str, int]
 
+# The most rows a relay claims at once, and so the most requests a batch
+# method (RpcBatchDeliverer) must take in one call.
+MAX_BATCH = 100
+
 # Delivered rows are kept this long (seconds), then pruned.
 DEFAULT_RETENTION = 600.0
 
@@ -438,7 +442,7 @@ class Relay:
         *,
         call_timeout: float = 5.0,
         poll_interval: float = 5.0,
-        batch_size: int = 100,
+        batch_size: int = MAX_BATCH,
         backoff: Backoff = Backoff(),
         retention: float = DEFAULT_RETENTION,
         prune_interval: float = 30.0,

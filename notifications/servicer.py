@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from meshkit import principal
+from meshkit import outbox, principal
 from meshkit.errors import Violations
 from meshkit.principal import Role
 from notifications import convert
@@ -43,11 +43,13 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
         principal.current().require(Role.SERVICE)
         check = Violations()
         check.require(
-            0 < len(request.requests) <= MAX_BATCH, "requests", f"1 to {MAX_BATCH} requests"
+            0 < len(request.requests) <= outbox.MAX_BATCH,
+            "requests",
+            f"1 to {outbox.MAX_BATCH} requests",
         )
         drafts = [
             _checked_draft(check, one, f"requests[{index}].")
-            for index, one in enumerate(request.requests[:MAX_BATCH])
+            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
         ]
         check.raise_if_any()
         stored = self._handlers.send_many(drafts)
@@ -88,10 +90,6 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
                 )
                 if row is not None:
                     yield pb.WatchNotificationsResponse(notification=convert.notification(row))
-
-
-# The most requests one BatchSendNotifications takes (a relay's batch).
-MAX_BATCH = 100
 
 
 def _checked_draft(check: Violations, request: pb.SendNotificationRequest, at: str = "") -> Draft:

@@ -309,13 +309,34 @@ class OrderHandlers:
     def record_shipment_progress(
         self, order_id: int, shipment_id: int, progress: Progress
     ) -> Order:
+        (order,) = self.record_shipment_progress_many([(order_id, shipment_id, progress)])
+        return order
+
+    def record_shipment_progress_many(
+        self, reports: Sequence[tuple[int, int, Progress]]
+    ) -> list[Order]:
+        """Record each (order id, shipment id, progress), all or none; the
+        orders named, as they are after all of them, in order of id."""
         with transaction(self._sessions) as session:
-            order = store.lock_order(session, order_id)
-            if order is None:
+            orders = store.lock_orders(session, [order_id for order_id, _, _ in reports])
+            for order_id, shipment_id, progress in reports:
+                order = orders.get(order_id)
+                if order is None:
+                    raise order_not_found(order_id)
+                order.record_progress(shipment_id, progress)
+                store.save_progress(session, order, shipment_id, events.entries(order))
+                # Written: a later report on this order adds only its own.
+                order.events.clear()
+            return [orders[order_id] for order_id in sorted(orders)]
+
+    def get_orders(self, order_ids: Sequence[int]) -> list[Order]:
+        """Each order, in the order asked; NOT_FOUND for the first missing."""
+        with self._sessions() as session:
+            found = store.orders(session, order_ids)
+        for order_id in order_ids:
+            if order_id not in found:
                 raise order_not_found(order_id)
-            order.record_progress(shipment_id, progress)
-            store.save_progress(session, order, shipment_id, events.entries(order))
-            return order
+        return [found[order_id] for order_id in order_ids]
 
 
 def _plan(wanted: Mapping[int, int], warehouses: list[WarehouseStock], to: Point) -> Plan:

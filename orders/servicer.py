@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshkit import principal
+from meshkit import outbox, principal
 from meshkit.errors import Violations
 from meshkit.principal import Role
 from orders import convert
+from orders.domain.lifecycle import Progress
 from orders.handlers import MAX_UNITS_PER_LINE, OrderHandlers
 from shopmesh.orders.v1 import orders_pb2 as pb
 from shopmesh.orders.v1 import orders_pb2_grpc
@@ -154,14 +155,51 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> Any:
         principal.current().require(Role.SERVICE, Role.OPS)
         check = Violations()
-        check.require(request.order_id > 0, "order_id", "must be a positive id")
-        check.require(request.shipment_id > 0, "shipment_id", "must be a positive id")
-        check.require(request.progress in convert.PROGRESS, "progress", "unknown progress")
+        report = _checked_report(check, request)
         check.raise_if_any()
-        order = self._handlers.record_shipment_progress(
-            request.order_id, request.shipment_id, convert.PROGRESS[request.progress]
-        )
+        assert report is not None
+        order = self._handlers.record_shipment_progress(*report)
         return pb.RecordShipmentProgressResponse(order=convert.order(order))
+
+    def BatchRecordShipmentProgress(
+        self, request: pb.BatchRecordShipmentProgressRequest, context: Any
+    ) -> Any:
+        principal.current().require(Role.SERVICE)
+        check = Violations()
+        _check_batch_size(check, "requests", len(request.requests))
+        reports = [
+            _checked_report(check, one, f"requests[{index}].")
+            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
+        ]
+        check.raise_if_any()
+        orders = self._handlers.record_shipment_progress_many([r for r in reports if r])
+        return pb.BatchRecordShipmentProgressResponse(orders=[convert.order(o) for o in orders])
+
+    def BatchGetOrders(self, request: pb.BatchGetOrdersRequest, context: Any) -> Any:
+        principal.current().require(Role.SERVICE)
+        check = Violations()
+        _check_batch_size(check, "order_ids", len(request.order_ids))
+        for index, order_id in enumerate(request.order_ids[: outbox.MAX_BATCH]):
+            check.require(order_id > 0, f"order_ids[{index}]", "must be a positive id")
+        check.raise_if_any()
+        orders = self._handlers.get_orders(list(request.order_ids))
+        return pb.BatchGetOrdersResponse(orders=[convert.order(o) for o in orders])
+
+
+def _checked_report(
+    check: Violations, request: pb.RecordShipmentProgressRequest, at: str = ""
+) -> tuple[int, int, Progress] | None:
+    """(order id, shipment id, progress); problems are noted in `check`
+    under field paths prefixed with `at` (None if the progress is unknown)."""
+    check.require(request.order_id > 0, f"{at}order_id", "must be a positive id")
+    check.require(request.shipment_id > 0, f"{at}shipment_id", "must be a positive id")
+    progress = convert.PROGRESS.get(request.progress)
+    check.require(progress is not None, f"{at}progress", "unknown progress")
+    return None if progress is None else (request.order_id, request.shipment_id, progress)
+
+
+def _check_batch_size(check: Violations, field: str, size: int) -> None:
+    check.require(0 < size <= outbox.MAX_BATCH, field, f"1 to {outbox.MAX_BATCH} entries")
 
 
 def _require_id(value: int, field: str) -> None:

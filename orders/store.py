@@ -159,9 +159,18 @@ _ORDER_PARTS = """
     (SELECT coalesce(json_agg(json_build_array(s.shipment_id, s.progress)), '[]')
        FROM order_shipments s WHERE s.order_id = o.id) AS shipments
 """
-_ORDER = text(f"SELECT {_ORDER_COLUMNS}, {_ORDER_PARTS} FROM orders o WHERE o.id = :order_id")
-_LOCK_ORDER = text(f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = :order_id FOR UPDATE OF o")
-_ORDER_PARTS_ONLY = text(f"SELECT {_ORDER_PARTS} FROM orders o WHERE o.id = :order_id")
+_ORDERS = text(
+    f"SELECT {_ORDER_COLUMNS}, {_ORDER_PARTS} FROM orders o"
+    " WHERE o.id = ANY(CAST(:order_ids AS bigint[]))"
+)
+# In id order, so that transactions locking several orders never deadlock.
+_LOCK_ORDERS = text(
+    f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = ANY(CAST(:order_ids AS bigint[]))"
+    " ORDER BY o.id FOR UPDATE OF o"
+)
+_ORDER_PARTS_ONLY = text(
+    f"SELECT o.id, {_ORDER_PARTS} FROM orders o WHERE o.id = ANY(CAST(:order_ids AS bigint[]))"
+)
 
 _RECORD_PROGRESS = text(
     """
@@ -263,17 +272,30 @@ def insert_order(
 
 def order(session: Session, order_id: int) -> Order | None:
     """The order with its lines, allocations and shipments, in one statement."""
-    row = session.execute(_ORDER, {"order_id": order_id}).mappings().first()
-    return None if row is None else _order(row, row)
+    return orders(session, [order_id]).get(order_id)
+
+
+def orders(session: Session, order_ids: Sequence[int]) -> dict[int, Order]:
+    """The orders found, by id, with their parts; one statement."""
+    rows = session.execute(_ORDERS, {"order_ids": list(order_ids)}).mappings()
+    return {row["id"]: _order(row, row) for row in rows}
 
 
 def lock_order(session: Session, order_id: int) -> Order | None:
-    """Lock the order, then read its parts as they are once it is ours."""
-    row = session.execute(_LOCK_ORDER, {"order_id": order_id}).mappings().first()
-    if row is None:
-        return None
-    parts = session.execute(_ORDER_PARTS_ONLY, {"order_id": order_id}).mappings().one()
-    return _order(row, parts)
+    return lock_orders(session, [order_id]).get(order_id)
+
+
+def lock_orders(session: Session, order_ids: Sequence[int]) -> dict[int, Order]:
+    """Lock the orders found, then read their parts as they are once they
+    are ours; two statements."""
+    ids = sorted(set(order_ids))
+    locked = session.execute(_LOCK_ORDERS, {"order_ids": ids}).mappings().all()
+    if not locked:
+        return {}
+    parts = {
+        row["id"]: row for row in session.execute(_ORDER_PARTS_ONLY, {"order_ids": ids}).mappings()
+    }
+    return {row["id"]: _order(row, parts[row["id"]]) for row in locked}
 
 
 def save_progress(

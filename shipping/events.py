@@ -111,8 +111,12 @@ def deliverers(
 ) -> dict[str, outbox.Deliver]:
     return {
         # Orders keeps a shipment's furthest progress, so a redelivery is harmless.
-        SHIPMENT_PROGRESS: outbox.rpc_deliverer(
-            orders.RecordShipmentProgress, orders_pb2.RecordShipmentProgressRequest
+        SHIPMENT_PROGRESS: outbox.rpc_batch_deliverer(
+            orders.BatchRecordShipmentProgress,
+            lambda requests: orders_pb2.BatchRecordShipmentProgressRequest(requests=requests),
+            outbox.rpc_deliverer(
+                orders.RecordShipmentProgress, orders_pb2.RecordShipmentProgressRequest
+            ),
         ),
         # A relay's batch of notices goes in one call (one transaction there).
         CUSTOMER_NOTICE: outbox.rpc_batch_deliverer(

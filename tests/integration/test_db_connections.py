@@ -22,10 +22,14 @@ def terminate(admin: Engine, pid: int) -> None:
     with admin.connect() as connection:
         assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
         # pg_terminate_backend only signals; wait until the backend is gone.
+        # A transaction sees pg_stat_activity as it first read it, unless it
+        # clears that snapshot: without the clear, a backend still there at
+        # the first look was there for good, and this looped forever.
         connection.execute(
             text(
                 "DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = "
-                f"{pid}) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
+                f"{pid}) LOOP PERFORM pg_sleep(0.01); PERFORM pg_stat_clear_snapshot(); "
+                "END LOOP; END $$"
             )
         )
 

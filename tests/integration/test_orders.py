@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orders import tables
+from shopmesh.notifications.v1.notifications_pb2 import SendNotificationRequest
 from shopmesh.orders.v1 import orders_pb2 as pb
 from shopmesh.orders.v1 import orders_pb2_grpc
 from tests.integration.orders_fixtures import Shop, cart_with, orders_stub, shop
@@ -344,3 +345,121 @@ def test_a_forged_page_token_is_invalid(orders_stub: Stub, shop: Shop) -> None:
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(refused.value)) == {"page_token"}
+
+
+# -- the batch methods Shipping's relay and alert handler use -----------------
+
+
+def progress(order_id: int, shipment_id: int, value: int) -> pb.RecordShipmentProgressRequest:
+    return pb.RecordShipmentProgressRequest(
+        order_id=order_id, shipment_id=shipment_id, progress=value
+    )
+
+
+def test_a_batch_of_progress_reports_applies_in_order_and_tells_the_customer_once(
+    orders_stub: Stub, shop: Shop, sessions: sessionmaker[Session]
+) -> None:
+    split = place(orders_stub, shop, {shop.widget: 12})  # two shipments
+    single = place(orders_stub, shop, {shop.gadget: 1})
+    batch = pb.BatchRecordShipmentProgressRequest(
+        requests=[
+            progress(split.order_id, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT),
+            progress(single.order_id, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT),
+            progress(split.order_id, 2, pb.SHIPMENT_PROGRESS_DELIVERED),
+            progress(split.order_id, 1, pb.SHIPMENT_PROGRESS_DELIVERED),
+            # Repeated within the batch: changes nothing, tells no one again.
+            progress(split.order_id, 2, pb.SHIPMENT_PROGRESS_DELIVERED),
+        ]
+    )
+
+    orders = orders_stub.BatchRecordShipmentProgress(batch, metadata=as_service("shipping")).orders
+
+    assert [(o.order_id, o.state) for o in orders] == sorted(
+        [
+            (split.order_id, pb.ORDER_STATE_DELIVERED),
+            (single.order_id, pb.ORDER_STATE_SHIPPED),
+        ]
+    )
+    with sessions() as session:
+        notices = session.scalars(
+            select(tables.OrdersOutbox.payload).where(
+                tables.OrdersOutbox.topic == "notifications.send"
+            )
+        ).all()
+    delivered = [
+        n.order_id
+        for n in map(SendNotificationRequest.FromString, notices)
+        if "delivered" in n.subject and n.order_id in (split.order_id, single.order_id)
+    ]
+    assert delivered == [split.order_id]
+
+
+def test_a_batch_naming_an_unknown_order_records_none_of_it(orders_stub: Stub, shop: Shop) -> None:
+    order = place(orders_stub, shop, {shop.gadget: 1})
+    batch = pb.BatchRecordShipmentProgressRequest(
+        requests=[
+            progress(order.order_id, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT),
+            progress(10**12, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT),
+        ]
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        orders_stub.BatchRecordShipmentProgress(batch, metadata=as_service("shipping"))
+
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert reason(refused.value) == "ORDER_NOT_FOUND"
+    assert (
+        orders_stub.GetOrder(
+            pb.GetOrderRequest(order_id=order.order_id), metadata=as_role("ops")
+        ).order.state
+        == pb.ORDER_STATE_CONFIRMED
+    )
+
+
+def test_bad_reports_in_a_batch_are_named_by_position(orders_stub: Stub) -> None:
+    batch = pb.BatchRecordShipmentProgressRequest(
+        requests=[progress(1, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT), progress(0, 1, 99)]
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        orders_stub.BatchRecordShipmentProgress(batch, metadata=as_service("shipping"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(refused.value)) == {"requests[1].order_id", "requests[1].progress"}
+
+
+def test_batch_get_returns_each_order_asked_for_in_order(orders_stub: Stub, shop: Shop) -> None:
+    first = place(orders_stub, shop, {shop.gadget: 1})
+    second = place(orders_stub, shop, {shop.widget: 2})
+
+    orders = orders_stub.BatchGetOrders(
+        pb.BatchGetOrdersRequest(order_ids=[second.order_id, first.order_id]),
+        metadata=as_service("shipping"),
+    ).orders
+
+    assert list(orders) == [
+        orders_stub.GetOrder(pb.GetOrderRequest(order_id=o.order_id), metadata=as_role("ops")).order
+        for o in (second, first)
+    ]
+    with pytest.raises(grpc.RpcError) as missing:
+        orders_stub.BatchGetOrders(
+            pb.BatchGetOrdersRequest(order_ids=[first.order_id, 10**12]),
+            metadata=as_service("shipping"),
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert reason(missing.value) == "ORDER_NOT_FOUND"
+
+
+def test_only_services_use_the_batch_methods(orders_stub: Stub, shop: Shop) -> None:
+    order = place(orders_stub, shop, {shop.gadget: 1})
+    for caller in (as_role("ops"), as_customer(shop.customer_id)):
+        with pytest.raises(grpc.RpcError) as refused:
+            orders_stub.BatchGetOrders(
+                pb.BatchGetOrdersRequest(order_ids=[order.order_id]), metadata=caller
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as refused:
+            orders_stub.BatchRecordShipmentProgress(
+                pb.BatchRecordShipmentProgressRequest(
+                    requests=[progress(order.order_id, 1, pb.SHIPMENT_PROGRESS_IN_TRANSIT)]
+                ),
+                metadata=caller,
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

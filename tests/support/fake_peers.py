@@ -38,7 +38,8 @@ def _caller(context: Any) -> str:
 
 
 class FakeOrders(orders_pb2_grpc.OrderServiceServicer):
-    """GetOrder answers from `orders`; progress reports are recorded."""
+    """GetOrder and BatchGetOrders answer from `orders`; progress reports,
+    alone or in batches, are recorded."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,13 +70,36 @@ class FakeOrders(orders_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"order {request.order_id} not found")
         return orders_pb2.GetOrderResponse(order=order)
 
+    def BatchGetOrders(self, request: orders_pb2.BatchGetOrdersRequest, context: Any) -> Any:
+        with self._lock:
+            down = any(order_id in self._down for order_id in request.order_ids)
+            orders = [self._orders.get(order_id) for order_id in request.order_ids]
+        if down:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "orders is restarting")
+        if None in orders:
+            context.abort(grpc.StatusCode.NOT_FOUND, "an order was not found")
+        return orders_pb2.BatchGetOrdersResponse(orders=orders)
+
     def RecordShipmentProgress(
         self, request: orders_pb2.RecordShipmentProgressRequest, context: Any
     ) -> Any:
+        return orders_pb2.RecordShipmentProgressResponse(
+            order=self._record(request, _caller(context))
+        )
+
+    def BatchRecordShipmentProgress(
+        self, request: orders_pb2.BatchRecordShipmentProgressRequest, context: Any
+    ) -> Any:
+        caller = _caller(context)
+        orders = {one.order_id: self._record(one, caller) for one in request.requests}
+        return orders_pb2.BatchRecordShipmentProgressResponse(orders=orders.values())
+
+    def _record(
+        self, request: orders_pb2.RecordShipmentProgressRequest, caller: str
+    ) -> orders_pb2.Order:
         with self._lock:
-            self._progress.append(Received(request, _caller(context)))
-            order = self._orders.get(request.order_id, orders_pb2.Order())
-        return orders_pb2.RecordShipmentProgressResponse(order=order)
+            self._progress.append(Received(request, caller))
+            return self._orders.get(request.order_id, orders_pb2.Order())
 
 
 class FakeNotifications(notifications_pb2_grpc.NotificationServiceServicer):

@@ -89,6 +89,16 @@ class OrderServiceStub:
                 request_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressRequest.SerializeToString,
                 response_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressResponse.FromString,
                 _registered_method=True)
+        self.BatchRecordShipmentProgress = channel.unary_unary(
+                '/shopmesh.orders.v1.OrderService/BatchRecordShipmentProgress',
+                request_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressRequest.SerializeToString,
+                response_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressResponse.FromString,
+                _registered_method=True)
+        self.BatchGetOrders = channel.unary_unary(
+                '/shopmesh.orders.v1.OrderService/BatchGetOrders',
+                request_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersRequest.SerializeToString,
+                response_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -174,6 +184,23 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchRecordShipmentProgress(self, request, context):
+        """Internal: several shipments' progress, all or none, in one transaction
+        (how Shipping's outbox relay reports a batch). Each request is checked
+        as RecordShipmentProgress checks it. For services only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetOrders(self, request, context):
+        """Internal: several orders by id, all or none (NOT_FOUND names the first
+        missing one), as Shipping reads a batch of alerted orders. For services only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +258,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.RecordShipmentProgress,
                     request_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressRequest.FromString,
                     response_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressResponse.SerializeToString,
+            ),
+            'BatchRecordShipmentProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchRecordShipmentProgress,
+                    request_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressRequest.FromString,
+                    response_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressResponse.SerializeToString,
+            ),
+            'BatchGetOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetOrders,
+                    request_deserializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersRequest.FromString,
+                    response_serializer=shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -530,6 +567,60 @@ class OrderService:
             '/shopmesh.orders.v1.OrderService/RecordShipmentProgress',
             shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressRequest.SerializeToString,
             shopmesh_dot_orders_dot_v1_dot_orders__pb2.RecordShipmentProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchRecordShipmentProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopmesh.orders.v1.OrderService/BatchRecordShipmentProgress',
+            shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressRequest.SerializeToString,
+            shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchRecordShipmentProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopmesh.orders.v1.OrderService/BatchGetOrders',
+            shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersRequest.SerializeToString,
+            shopmesh_dot_orders_dot_v1_dot_orders__pb2.BatchGetOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,

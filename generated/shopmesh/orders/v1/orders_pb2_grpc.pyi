@@ -63,6 +63,15 @@ class OrderServiceStub:
     """Internal: Shipping reports a shipment's progress so the order follows it.
     No HTTP binding; only internal callers may use it.
     """
+    BatchRecordShipmentProgress: _grpc.UnaryUnaryMultiCallable[_orders_pb2.BatchRecordShipmentProgressRequest, _orders_pb2.BatchRecordShipmentProgressResponse]
+    """Internal: several shipments' progress, all or none, in one transaction
+    (how Shipping's outbox relay reports a batch). Each request is checked
+    as RecordShipmentProgress checks it. For services only.
+    """
+    BatchGetOrders: _grpc.UnaryUnaryMultiCallable[_orders_pb2.BatchGetOrdersRequest, _orders_pb2.BatchGetOrdersResponse]
+    """Internal: several orders by id, all or none (NOT_FOUND names the first
+    missing one), as Shipping reads a batch of alerted orders. For services only.
+    """
 
 @_typing.type_check_only
 class OrderServiceAsyncStub(OrderServiceStub):
@@ -95,6 +104,15 @@ class OrderServiceAsyncStub(OrderServiceStub):
     RecordShipmentProgress: _aio.UnaryUnaryMultiCallable[_orders_pb2.RecordShipmentProgressRequest, _orders_pb2.RecordShipmentProgressResponse]  # type: ignore[assignment]
     """Internal: Shipping reports a shipment's progress so the order follows it.
     No HTTP binding; only internal callers may use it.
+    """
+    BatchRecordShipmentProgress: _aio.UnaryUnaryMultiCallable[_orders_pb2.BatchRecordShipmentProgressRequest, _orders_pb2.BatchRecordShipmentProgressResponse]  # type: ignore[assignment]
+    """Internal: several shipments' progress, all or none, in one transaction
+    (how Shipping's outbox relay reports a batch). Each request is checked
+    as RecordShipmentProgress checks it. For services only.
+    """
+    BatchGetOrders: _aio.UnaryUnaryMultiCallable[_orders_pb2.BatchGetOrdersRequest, _orders_pb2.BatchGetOrdersResponse]  # type: ignore[assignment]
+    """Internal: several orders by id, all or none (NOT_FOUND names the first
+    missing one), as Shipping reads a batch of alerted orders. For services only.
     """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -191,6 +209,27 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orders_pb2.RecordShipmentProgressResponse, _abc.Awaitable[_orders_pb2.RecordShipmentProgressResponse]]:
         """Internal: Shipping reports a shipment's progress so the order follows it.
         No HTTP binding; only internal callers may use it.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchRecordShipmentProgress(
+        self,
+        request: _orders_pb2.BatchRecordShipmentProgressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.BatchRecordShipmentProgressResponse, _abc.Awaitable[_orders_pb2.BatchRecordShipmentProgressResponse]]:
+        """Internal: several shipments' progress, all or none, in one transaction
+        (how Shipping's outbox relay reports a batch). Each request is checked
+        as RecordShipmentProgress checks it. For services only.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetOrders(
+        self,
+        request: _orders_pb2.BatchGetOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.BatchGetOrdersResponse, _abc.Awaitable[_orders_pb2.BatchGetOrdersResponse]]:
+        """Internal: several orders by id, all or none (NOT_FOUND names the first
+        missing one), as Shipping reads a batch of alerted orders. For services only.
         """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
