@@ -40,7 +40,6 @@ STREAMS_PER_CONNECTION = 100
 PROBE_RATE = 20.0
 PROBE_DEADLINE = 1.0
 PROBE_P99 = 0.100
-RSS_LIMIT_MB = 120
 # Streams are asked for this many at a time, the next ones once these are
 # open. A gRPC server sheds calls that arrive faster than its application
 # takes them up: at random beyond a backlog of 1,000, all beyond 3,000
@@ -72,6 +71,10 @@ class Held:
     rss_before: int
     rss_held: int
 
+    @property
+    def kib_per_stream(self) -> float:
+        return (self.rss_held - self.rss_before) / 1024 / max(self.opened, 1)
+
     def rows(self) -> list[Row]:
         return [
             Row(
@@ -93,9 +96,11 @@ class Held:
                 f"  RSS of {self.instance}, streams held",
                 self.rss_held / 2**20,
                 "MiB",
-                text=f"({self.rss_before / 2**20:.0f} MiB before they opened)",
-                target=f"< {RSS_LIMIT_MB} MB",
-                met=self.rss_held < RSS_LIMIT_MB * 10**6,
+                # No target of its own: the 120 MB target is for the
+                # sustained run. A held stream costs gRPC itself about
+                # 22 KiB (a bare grpc.aio server holding 5,000: 34 -> 142 MiB).
+                text=f"({self.rss_before / 2**20:.0f} MiB before they opened,"
+                f" {self.kib_per_stream:.0f} KiB a stream)",
             ),
         ]
 

@@ -21,7 +21,12 @@ STAFF_ONLY = frozenset(
 # The services' outbox relays call these on each other directly; the edge
 # does not serve them at all.
 INTERNAL_ONLY = frozenset(
-    {"BatchSendNotifications", "BatchRecordShipmentProgress", "BatchGetOrders"}
+    {
+        "BatchSendNotifications",
+        "BatchRecordShipmentProgress",
+        "BatchGetOrders",
+        "BatchReceiveOrderAlerts",
+    }
 )
 
 

@@ -13,6 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 REQUEST_ID_KEY = "x-request-id"
+# A call that carries the work of several requests (an outbox relay's batch)
+# names them here, comma-separated, so that each one's trail in the logs
+# continues through the batch.
+BATCH_OF_KEY = "x-batch-of"
+# The most request ids a call's log line repeats from BATCH_OF_KEY.
+BATCH_OF_LOGGED = 100
+
+
+def batch_of(metadata: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[str]:
+    """The request ids a call's metadata says it carries the work of."""
+    named = next((value for key, value in metadata if key == BATCH_OF_KEY), "")
+    return [part for part in named.split(",") if part][:BATCH_OF_LOGGED]
+
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 # time.monotonic() at which the incoming call's deadline passes.

@@ -86,6 +86,7 @@ class _Call:
         self.caller = ""
         request_id = next((v for k, v in metadata if k == callctx.REQUEST_ID_KEY), None)
         self.request_id = request_id or callctx.new_request_id()
+        self.batch_of = callctx.batch_of(metadata)
 
     def resolve(self) -> principal.Principal:
         values = [value for key, value in self.metadata if key == auth.AUTHORIZATION_KEY]
@@ -188,6 +189,7 @@ class _Call:
                 "code": code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "caller": self.caller,
+                **({"batch_of": self.batch_of} if self.batch_of else {}),
             },
         )
 

@@ -265,12 +265,20 @@ class RpcBatchDeliverer:
 
     def deliver_many(self, items: Sequence[tuple[bytes, Delivery]]) -> Sequence[Exception | None]:
         if len(items) == 1:
-            return [_outcome(lambda: self._single(*items[0]))]
+            payload, delivery = items[0]
+            with callctx.bound(delivery.request_id, None):
+                return [_outcome(lambda: self._single(payload, delivery))]
         batch = self._wrap([self._single.request(payload, delivery) for payload, delivery in items])
-        # One call for rows of many requests: it gets a request id of its own.
+        # One call for rows of many requests: it gets a request id of its own
+        # and names theirs, which the receiver logs with the call.
+        batch_of = ",".join(delivery.request_id for _, delivery in items)
         with callctx.bound(callctx.new_request_id(), None):
             try:
-                self._batch(batch, timeout=items[0][1].timeout)
+                self._batch(
+                    batch,
+                    timeout=items[0][1].timeout,
+                    metadata=((callctx.BATCH_OF_KEY, batch_of),),
+                )
             except grpc.RpcError as error:
                 if error.code() not in PERMANENT_CODES:  # type: ignore[attr-defined]
                     return [error] * len(items)

@@ -92,8 +92,11 @@ def deliverers(
     notifications: notifications_pb2_grpc.NotificationServiceStub,
 ) -> dict[str, outbox.Deliver]:
     return {
-        ORDER_ALERT: outbox.rpc_deliverer(
-            shipping.ReceiveOrderAlert, shipping_pb2.ReceiveOrderAlertRequest
+        # A relay's batch of alerts goes in one call (one transaction there).
+        ORDER_ALERT: outbox.rpc_batch_deliverer(
+            shipping.BatchReceiveOrderAlerts,
+            lambda requests: shipping_pb2.BatchReceiveOrderAlertsRequest(requests=requests),
+            outbox.rpc_deliverer(shipping.ReceiveOrderAlert, shipping_pb2.ReceiveOrderAlertRequest),
         ),
         # A relay's batch of notices goes in one call (one transaction there).
         CUSTOMER_NOTICE: outbox.rpc_batch_deliverer(

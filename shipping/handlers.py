@@ -4,6 +4,7 @@ shipping.domain, write the change and its outbox events, commit."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,8 @@ log = logging.getLogger("shipping.handlers")
 
 class OrderSource(Protocol):
     def get(self, order_id: int) -> OrderSnapshot | None: ...
+
+    def get_many(self, order_ids: Sequence[int]) -> dict[int, OrderSnapshot] | None: ...
 
 
 def etag(row: tables.Shipment) -> str:
@@ -47,33 +50,60 @@ class ShippingHandlers:
         self._orders = orders
 
     def receive_order_alert(self, order_id: int, customer_id: int) -> list[ShipmentRecord]:
+        (shipments,) = self.receive_order_alerts([(order_id, customer_id)])
+        return shipments
+
+    def receive_order_alerts(self, alerts: Sequence[tuple[int, int]]) -> list[list[ShipmentRecord]]:
+        """Apply each (order id, customer id) alert, all or none: bring each
+        order's shipments in line with the order as Orders has it now. For
+        each alert, the order's shipments afterwards."""
+        order_ids = sorted({order_id for order_id, _ in alerts})
         with transaction(self._sessions) as session:
-            repository.lock_order(session, order_id)
-            # Read the order only once the lock is held: alerts for one order
-            # then apply in the order they read it, so the last one applied
-            # saw the latest order and a slow, stale alert cannot undo it.
-            order = self._orders.get(order_id)
-            if order is None or order.customer_id != customer_id:
-                raise order_not_found(order_id)
-            current = store.shipments_of(session, order_id)
-            plan = domain.reconcile(
-                None if order.cancelled else order.fulfillments,
-                [shipment.existing for shipment in current],
-            )
-            if not plan.changes_anything and not plan.diverged:
-                return current  # a repeated alert: nothing to write
-            if plan.cancel or plan.update:
-                # The order changed after its shipments were planned (rare).
-                rows = repository.shipments_of(session, order_id, lock=True)
-                return [store.from_row(row) for row in _apply(session, order, rows, plan)]
-            created = (
-                store.create(session, order.order_id, order.customer_id, plan.create)
-                if plan.create
-                else []
-            )
-            events.shipments_changed(session, created)
-            _log_diverged(order, {s.shipment_id: s.state.value for s in current}, plan)
-            return sorted([*current, *created], key=lambda s: s.shipment_id)
+            repository.lock_orders(session, order_ids)
+            # Read the orders only once the locks are held: alerts for one
+            # order then apply in the order they read it, so the last one
+            # applied saw the latest order and a slow, stale alert cannot undo it.
+            orders = self._read_orders(order_ids)
+            for order_id, customer_id in alerts:
+                if order_id not in orders or orders[order_id].customer_id != customer_id:
+                    raise order_not_found(order_id)
+            current = store.shipments_of(session, order_ids)
+            after = {order_id: current.get(order_id, []) for order_id in order_ids}
+            fresh: list[store.NewShipments] = []
+            for order_id in order_ids:
+                order, shipments = orders[order_id], after[order_id]
+                plan = domain.reconcile(
+                    None if order.cancelled else order.fulfillments,
+                    [shipment.existing for shipment in shipments],
+                )
+                if plan.cancel or plan.update:
+                    # The order changed after its shipments were planned (rare).
+                    rows = repository.shipments_of(session, order_id, lock=True)
+                    after[order_id] = [
+                        store.from_row(r) for r in _apply(session, order, rows, plan)
+                    ]
+                    continue
+                if plan.create:
+                    fresh.append(store.NewShipments(order_id, order.customer_id, plan.create))
+                _log_diverged(order, {s.shipment_id: s.state.value for s in shipments}, plan)
+            if fresh:
+                created = store.create(session, fresh)
+                events.shipments_changed(session, created)
+                for shipment in created:
+                    after[shipment.order_id].append(shipment)
+            return [after[order_id] for order_id, _ in alerts]
+
+    def _read_orders(self, order_ids: list[int]) -> dict[int, OrderSnapshot]:
+        """The orders by id (one call for one or many); those Orders does not
+        know are left out."""
+        if len(order_ids) == 1:
+            order = self._orders.get(order_ids[0])
+            return {} if order is None else {order.order_id: order}
+        found = self._orders.get_many(order_ids)
+        if found is None:
+            # One of them is unknown, and the batch read does not say which.
+            return {o: order for o in order_ids if (order := self._orders.get(o)) is not None}
+        return found
 
     def get_shipment(self, caller: Principal, shipment_id: int) -> ShipmentRecord:
         with self._sessions() as session:

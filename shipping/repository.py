@@ -5,18 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from shipping import tables
 
 
-def lock_order(session: Session, order_id: int) -> None:
-    """Serialize everything Shipping does to one order's shipments until the
-    transaction ends. The key is namespaced, because every service shares the
-    database and so the advisory lock space."""
-    key = func.hashtextextended(f"shipping.order:{order_id}", 0)
-    session.execute(select(func.pg_advisory_xact_lock(key)))
+def lock_orders(session: Session, order_ids: Sequence[int]) -> None:
+    """Serialize everything Shipping does to these orders' shipments until the
+    transaction ends; one statement. The keys are namespaced, because every
+    service shares the database and so the advisory lock space. Taken in id
+    order, so that two transactions locking several orders never deadlock."""
+    session.execute(
+        _LOCK_ORDERS, {"order_ids": sorted(set(order_ids)), "namespace": "shipping.order:"}
+    )
+
+
+_LOCK_ORDERS = text(
+    """
+    SELECT count(pg_advisory_xact_lock(hashtextextended(:namespace || id, 0)))
+      FROM (SELECT id FROM unnest(CAST(:order_ids AS bigint[])) AS id ORDER BY id
+            OFFSET 0) AS ordered
+    """
+)
 
 
 def shipments_of(session: Session, order_id: int, *, lock: bool = False) -> list[tables.Shipment]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshkit import paging, principal
+from meshkit import outbox, paging, principal
 from meshkit.errors import Violations
 from meshkit.principal import Role
 from shipping import convert
@@ -24,11 +24,33 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
     def ReceiveOrderAlert(self, request: pb.ReceiveOrderAlertRequest, context: Any) -> Any:
         principal.current().require(Role.OPS, Role.SERVICE)
         check = Violations()
-        check.require(request.order_id > 0, "order_id", "must be a positive id")
-        check.require(request.customer_id > 0, "customer_id", "must be a positive id")
+        alert = _checked_alert(check, request)
         check.raise_if_any()
-        rows = self._handlers.receive_order_alert(request.order_id, request.customer_id)
+        rows = self._handlers.receive_order_alert(*alert)
         return pb.ReceiveOrderAlertResponse(shipments=[convert.shipment(r) for r in rows])
+
+    def BatchReceiveOrderAlerts(
+        self, request: pb.BatchReceiveOrderAlertsRequest, context: Any
+    ) -> Any:
+        principal.current().require(Role.SERVICE)
+        check = Violations()
+        check.require(
+            0 < len(request.requests) <= outbox.MAX_BATCH,
+            "requests",
+            f"1 to {outbox.MAX_BATCH} entries",
+        )
+        alerts = [
+            _checked_alert(check, one, f"requests[{index}].")
+            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
+        ]
+        check.raise_if_any()
+        applied = self._handlers.receive_order_alerts(alerts)
+        return pb.BatchReceiveOrderAlertsResponse(
+            responses=[
+                pb.ReceiveOrderAlertResponse(shipments=[convert.shipment(r) for r in rows])
+                for rows in applied
+            ]
+        )
 
     def GetShipment(self, request: pb.GetShipmentRequest, context: Any) -> Any:
         check = Violations()
@@ -70,3 +92,13 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
             shipment.shipment_id, convert.STATE_NAMES[shipment.state], shipment.etag
         )
         return pb.UpdateShipmentResponse(shipment=convert.shipment(row))
+
+
+def _checked_alert(
+    check: Violations, request: pb.ReceiveOrderAlertRequest, at: str = ""
+) -> tuple[int, int]:
+    """(order id, customer id); problems are noted in `check` under field
+    paths prefixed with `at`."""
+    check.require(request.order_id > 0, f"{at}order_id", "must be a positive id")
+    check.require(request.customer_id > 0, f"{at}customer_id", "must be a positive id")
+    return request.order_id, request.customer_id

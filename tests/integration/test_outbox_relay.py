@@ -597,10 +597,15 @@ class BatchReceiver:
     batch_code: grpc.StatusCode | None = None
     batches: list[list[str]] = field(default_factory=list)
     singles: list[str] = field(default_factory=list)
+    # Each batch call's request id, and the request ids it said it carries.
+    batch_ids: list[tuple[str, list[str]]] = field(default_factory=list)
+    single_ids: list[str] = field(default_factory=list)
 
     def deliver_many(self, request: ListValue, context: Any) -> Empty:
         values = [v.string_value for v in request.values]
         self.batches.append(values)
+        metadata = tuple(context.invocation_metadata())
+        self.batch_ids.append((request_id(context), callctx.batch_of(metadata)))
         if self.batch_code is not None:
             context.abort(self.batch_code, "batch refused by the test")
         if self.bad in values:
@@ -609,6 +614,7 @@ class BatchReceiver:
 
     def deliver(self, request: StringValue, context: Any) -> Empty:
         self.singles.append(request.value)
+        self.single_ids.append(request_id(context))
         if request.value == self.bad:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a bad value")
         return Empty()
@@ -632,7 +638,12 @@ def batch_deliverer(probe: BatchReceiver) -> Iterator[outbox.RpcBatchDeliverer]:
         },
     )
     with serving(lambda server: server.add_generic_rpc_handlers((handler,))) as target:
-        channel = grpc.insecure_channel(target)
+        tokens = auth.InternalTokens(
+            auth.AuthSettings({}, keys.internal_key(), keys.ISSUERS), "orders"
+        )
+        channel = grpc.intercept_channel(
+            grpc.insecure_channel(target), ClientInterceptor(tokens, default_timeout=5)
+        )
         single = channel.unary_unary(
             PROBE_METHOD,
             request_serializer=StringValue.SerializeToString,
@@ -667,12 +678,15 @@ def test_a_batch_method_gets_a_topics_rows_in_one_call(
     engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
 ) -> None:
     probe = BatchReceiver()
-    write(sessions, "a", "b", "c")
+    write_traced(sessions, "a", "b", "c")
     with batch_deliverer(probe) as deliver:
         assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 3
 
     assert probe.batches == [["a", "b", "c"]] and probe.singles == []
     assert outcomes(sessions) == [("a", "delivered"), ("b", "delivered"), ("c", "delivered")]
+    # The call has a request id of its own and names the rows' requests.
+    ((batch_id, carried),) = probe.batch_ids
+    assert carried == ["req-a", "req-b", "req-c"] and batch_id and batch_id not in carried
 
 
 def test_a_refused_batch_is_delivered_one_by_one_so_only_the_bad_row_fails(
@@ -711,3 +725,15 @@ def test_a_batch_the_receiver_cannot_take_now_is_postponed_whole(
     assert probe.singles == []
     assert outcomes(sessions) == [("a", "pending"), ("b", "pending")]
     assert {row.last_error for row in rows(sessions)} == {"UNAVAILABLE: batch refused by the test"}
+
+
+def test_a_lone_row_goes_by_the_single_method_with_its_request_id(
+    engine: Engine, sessions: sessionmaker[Session], table: type[ProbeOutbox]
+) -> None:
+    probe = BatchReceiver()
+    write_traced(sessions, "alone")
+    with batch_deliverer(probe) as deliver:
+        assert outbox.Relay(engine, table, {"probe": deliver}).drain() == 1
+
+    assert probe.batches == [] and probe.singles == ["alone"]
+    assert probe.single_ids == ["req-alone"]

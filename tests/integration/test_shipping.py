@@ -455,3 +455,94 @@ def test_a_page_token_the_service_did_not_issue_is_refused(mesh: Mesh) -> None:
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(raised.value)) == {"page_token"}
+
+
+# -- BatchReceiveOrderAlerts: a relay's batch in one call ----------------------
+
+
+def alerts(mesh: Mesh, *orders: orders_pb2.Order) -> list[list[pb.Shipment]]:
+    batch = pb.BatchReceiveOrderAlertsRequest(
+        requests=[
+            pb.ReceiveOrderAlertRequest(order_id=o.order_id, customer_id=o.customer_id)
+            for o in orders
+        ]
+    )
+    responses = mesh.stub.BatchReceiveOrderAlerts(
+        batch, metadata=as_service("orders"), timeout=10
+    ).responses
+    return [list(r.shipments) for r in responses]
+
+
+def test_a_batch_of_alerts_brings_each_order_in_line_and_answers_each_in_order(
+    mesh: Mesh, sessions: sessionmaker[Session]
+) -> None:
+    split = an_order(mesh, {1: {10: 2}, 2: {11: 1}})
+    single = an_order(mesh, {3: {12: 1}})
+    known = an_order(mesh, {1: {10: 1}})
+    before = alert(mesh, known)
+    cancelled = an_order(
+        mesh,
+        {1: {10: 1}},
+        order_id=known.order_id,
+        customer_id=known.customer_id,
+        state=orders_pb2.ORDER_STATE_CANCELLED,
+    )
+
+    answers = alerts(mesh, single, split, cancelled, split)
+
+    assert [sorted(s.warehouse_id for s in a) for a in answers] == [[3], [1, 2], [1], [1, 2]]
+    assert answers[1] == answers[3]  # one order alerted twice: one set of shipments
+    assert [s.state for s in answers[2]] == [CANCELLED]
+    assert answers[2][0].shipment_id == before[0].shipment_id
+    assert items(by_warehouse(answers[1])[1]) == {10: 2}
+    for order, count in ((split, 2), (single, 1), (known, 2)):
+        assert len(progress_recorded(sessions, order.order_id)) == count
+
+
+def test_a_batch_with_an_unknown_order_or_customer_applies_none_of_it(
+    mesh: Mesh, sessions: sessionmaker[Session]
+) -> None:
+    good = an_order(mesh, {1: {10: 1}})
+    wrong_customer = orders_pb2.Order()
+    wrong_customer.CopyFrom(an_order(mesh, {1: {10: 1}}))
+    wrong_customer.customer_id += 1
+    unknown = orders_pb2.Order(order_id=unique_id(), customer_id=unique_id())
+
+    for bad in (wrong_customer, unknown):
+        with pytest.raises(grpc.RpcError) as raised:
+            alerts(mesh, good, bad)
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert reason(raised.value) == "ORDER_NOT_FOUND"
+        assert error_info(raised.value).metadata["order_id"] == str(bad.order_id)  # type: ignore[union-attr]
+    assert rows_of(sessions, good.order_id) == []
+
+
+def test_bad_alerts_in_a_batch_are_named_by_position(mesh: Mesh) -> None:
+    batch = pb.BatchReceiveOrderAlertsRequest(
+        requests=[
+            pb.ReceiveOrderAlertRequest(order_id=1, customer_id=1),
+            pb.ReceiveOrderAlertRequest(order_id=0, customer_id=1),
+        ]
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        mesh.stub.BatchReceiveOrderAlerts(batch, metadata=as_service("orders"), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(raised.value)) == {"requests[1].order_id"}
+
+    for caller in (as_role("ops"), as_customer(1)):
+        with pytest.raises(grpc.RpcError) as refused:
+            mesh.stub.BatchReceiveOrderAlerts(batch, metadata=caller, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_concurrent_batches_over_the_same_orders_neither_deadlock_nor_double_ship(
+    mesh: Mesh, sessions: sessionmaker[Session]
+) -> None:
+    orders = [an_order(mesh, {1: {10: 1}, 2: {11: 1}}) for _ in range(6)]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        # Each batch names the orders in another order.
+        list(pool.map(lambda n: alerts(mesh, *(orders[n:] + orders[:n])), range(6)))
+
+    for order in orders:
+        assert sorted(r.warehouse_id for r in rows_of(sessions, order.order_id)) == [1, 2]

@@ -28,7 +28,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#shopmesh/shipping/v1/shipping.proto\x12\x14shopmesh.shipping.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0cShipmentItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"\xfc\x02\n\x08Shipment\x12\x19\n\x0bshipment_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x08\x12\x16\n\x08order_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cwarehouse_id\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x05 \x01(\x0e\x32#.shopmesh.shipping.v1.ShipmentState\x12\x37\n\x05items\x18\x06 \x03(\x0b\x32\".shopmesh.shipping.v1.ShipmentItemB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftracking_number\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"M\n\x18ReceiveOrderAlertRequest\x12\x16\n\x08order_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"N\n\x19ReceiveOrderAlertResponse\x12\x31\n\tshipments\x18\x01 \x03(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\"/\n\x12GetShipmentRequest\x12\x19\n\x0bshipment_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\"G\n\x13GetShipmentResponse\x12\x30\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\"a\n\x14ListShipmentsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_id\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\"c\n\x15ListShipmentsResponse\x12\x31\n\tshipments\x18\x01 \x03(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x86\x01\n\x15UpdateShipmentRequest\x12\x36\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.ShipmentB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\"J\n\x16UpdateShipmentResponse\x12\x30\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment*\xac\x01\n\rShipmentState\x12\x1e\n\x1aSHIPMENT_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cSHIPMENT_STATE_LABEL_CREATED\x10\x01\x12\x1d\n\x19SHIPMENT_STATE_IN_TRANSIT\x10\x02\x12\x1c\n\x18SHIPMENT_STATE_DELIVERED\x10\x03\x12\x1c\n\x18SHIPMENT_STATE_CANCELLED\x10\x04\x32\xf5\x04\n\x0fShippingService\x12\xb0\x01\n\x11ReceiveOrderAlert\x12..shopmesh.shipping.v1.ReceiveOrderAlertRequest\x1a/.shopmesh.shipping.v1.ReceiveOrderAlertResponse\":\x82\xd3\xe4\x93\x02\x34\"\x13/v1/shipping/alerts:\x01*Z\x1a\"\x15/api/shipping/receive:\x01*\x12\x87\x01\n\x0bGetShipment\x12(.shopmesh.shipping.v1.GetShipmentRequest\x1a).shopmesh.shipping.v1.GetShipmentResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/shipments/{shipment_id}\x12\x7f\n\rListShipments\x12*.shopmesh.shipping.v1.ListShipmentsRequest\x1a+.shopmesh.shipping.v1.ListShipmentsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/shipments\x12\xa3\x01\n\x0eUpdateShipment\x12+.shopmesh.shipping.v1.UpdateShipmentRequest\x1a,.shopmesh.shipping.v1.UpdateShipmentResponse\"6\x82\xd3\xe4\x93\x02\x30\x32$/v1/shipments/{shipment.shipment_id}:\x08shipmentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#shopmesh/shipping/v1/shipping.proto\x12\x14shopmesh.shipping.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0cShipmentItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"\xfc\x02\n\x08Shipment\x12\x19\n\x0bshipment_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x08\x12\x16\n\x08order_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cwarehouse_id\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x32\n\x05state\x18\x05 \x01(\x0e\x32#.shopmesh.shipping.v1.ShipmentState\x12\x37\n\x05items\x18\x06 \x03(\x0b\x32\".shopmesh.shipping.v1.ShipmentItemB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftracking_number\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"M\n\x18ReceiveOrderAlertRequest\x12\x16\n\x08order_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"N\n\x19ReceiveOrderAlertResponse\x12\x31\n\tshipments\x18\x01 \x03(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\"h\n\x1e\x42\x61tchReceiveOrderAlertsRequest\x12\x46\n\x08requests\x18\x01 \x03(\x0b\x32..shopmesh.shipping.v1.ReceiveOrderAlertRequestB\x04\xe2\x41\x01\x02\"e\n\x1f\x42\x61tchReceiveOrderAlertsResponse\x12\x42\n\tresponses\x18\x01 \x03(\x0b\x32/.shopmesh.shipping.v1.ReceiveOrderAlertResponse\"/\n\x12GetShipmentRequest\x12\x19\n\x0bshipment_id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\"G\n\x13GetShipmentResponse\x12\x30\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\"a\n\x14ListShipmentsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_id\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x01\"c\n\x15ListShipmentsResponse\x12\x31\n\tshipments\x18\x01 \x03(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x86\x01\n\x15UpdateShipmentRequest\x12\x36\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.ShipmentB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\"J\n\x16UpdateShipmentResponse\x12\x30\n\x08shipment\x18\x01 \x01(\x0b\x32\x1e.shopmesh.shipping.v1.Shipment*\xac\x01\n\rShipmentState\x12\x1e\n\x1aSHIPMENT_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cSHIPMENT_STATE_LABEL_CREATED\x10\x01\x12\x1d\n\x19SHIPMENT_STATE_IN_TRANSIT\x10\x02\x12\x1c\n\x18SHIPMENT_STATE_DELIVERED\x10\x03\x12\x1c\n\x18SHIPMENT_STATE_CANCELLED\x10\x04\x32\xfe\x05\n\x0fShippingService\x12\xb0\x01\n\x11ReceiveOrderAlert\x12..shopmesh.shipping.v1.ReceiveOrderAlertRequest\x1a/.shopmesh.shipping.v1.ReceiveOrderAlertResponse\":\x82\xd3\xe4\x93\x02\x34\"\x13/v1/shipping/alerts:\x01*Z\x1a\"\x15/api/shipping/receive:\x01*\x12\x86\x01\n\x17\x42\x61tchReceiveOrderAlerts\x12\x34.shopmesh.shipping.v1.BatchReceiveOrderAlertsRequest\x1a\x35.shopmesh.shipping.v1.BatchReceiveOrderAlertsResponse\x12\x87\x01\n\x0bGetShipment\x12(.shopmesh.shipping.v1.GetShipmentRequest\x1a).shopmesh.shipping.v1.GetShipmentResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/shipments/{shipment_id}\x12\x7f\n\rListShipments\x12*.shopmesh.shipping.v1.ListShipmentsRequest\x1a+.shopmesh.shipping.v1.ListShipmentsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/shipments\x12\xa3\x01\n\x0eUpdateShipment\x12+.shopmesh.shipping.v1.UpdateShipmentRequest\x1a,.shopmesh.shipping.v1.UpdateShipmentResponse\"6\x82\xd3\xe4\x93\x02\x30\x32$/v1/shipments/{shipment.shipment_id}:\x08shipmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,6 +55,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECEIVEORDERALERTREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_RECEIVEORDERALERTREQUEST'].fields_by_name['customer_id']._loaded_options = None
   _globals['_RECEIVEORDERALERTREQUEST'].fields_by_name['customer_id']._serialized_options = b'\342A\001\002'
+  _globals['_BATCHRECEIVEORDERALERTSREQUEST'].fields_by_name['requests']._loaded_options = None
+  _globals['_BATCHRECEIVEORDERALERTSREQUEST'].fields_by_name['requests']._serialized_options = b'\342A\001\002'
   _globals['_GETSHIPMENTREQUEST'].fields_by_name['shipment_id']._loaded_options = None
   _globals['_GETSHIPMENTREQUEST'].fields_by_name['shipment_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTSHIPMENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -75,8 +77,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHIPPINGSERVICE'].methods_by_name['ListShipments']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/shipments'
   _globals['_SHIPPINGSERVICE'].methods_by_name['UpdateShipment']._loaded_options = None
   _globals['_SHIPPINGSERVICE'].methods_by_name['UpdateShipment']._serialized_options = b'\202\323\344\223\00202$/v1/shipments/{shipment.shipment_id}:\010shipment'
-  _globals['_SHIPMENTSTATE']._serialized_start=1323
-  _globals['_SHIPMENTSTATE']._serialized_end=1495
+  _globals['_SHIPMENTSTATE']._serialized_start=1532
+  _globals['_SHIPMENTSTATE']._serialized_end=1704
   _globals['_SHIPMENTITEM']._serialized_start=191
   _globals['_SHIPMENTITEM']._serialized_end=243
   _globals['_SHIPMENT']._serialized_start=246
@@ -85,18 +87,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECEIVEORDERALERTREQUEST']._serialized_end=705
   _globals['_RECEIVEORDERALERTRESPONSE']._serialized_start=707
   _globals['_RECEIVEORDERALERTRESPONSE']._serialized_end=785
-  _globals['_GETSHIPMENTREQUEST']._serialized_start=787
-  _globals['_GETSHIPMENTREQUEST']._serialized_end=834
-  _globals['_GETSHIPMENTRESPONSE']._serialized_start=836
-  _globals['_GETSHIPMENTRESPONSE']._serialized_end=907
-  _globals['_LISTSHIPMENTSREQUEST']._serialized_start=909
-  _globals['_LISTSHIPMENTSREQUEST']._serialized_end=1006
-  _globals['_LISTSHIPMENTSRESPONSE']._serialized_start=1008
-  _globals['_LISTSHIPMENTSRESPONSE']._serialized_end=1107
-  _globals['_UPDATESHIPMENTREQUEST']._serialized_start=1110
-  _globals['_UPDATESHIPMENTREQUEST']._serialized_end=1244
-  _globals['_UPDATESHIPMENTRESPONSE']._serialized_start=1246
-  _globals['_UPDATESHIPMENTRESPONSE']._serialized_end=1320
-  _globals['_SHIPPINGSERVICE']._serialized_start=1498
-  _globals['_SHIPPINGSERVICE']._serialized_end=2127
+  _globals['_BATCHRECEIVEORDERALERTSREQUEST']._serialized_start=787
+  _globals['_BATCHRECEIVEORDERALERTSREQUEST']._serialized_end=891
+  _globals['_BATCHRECEIVEORDERALERTSRESPONSE']._serialized_start=893
+  _globals['_BATCHRECEIVEORDERALERTSRESPONSE']._serialized_end=994
+  _globals['_GETSHIPMENTREQUEST']._serialized_start=996
+  _globals['_GETSHIPMENTREQUEST']._serialized_end=1043
+  _globals['_GETSHIPMENTRESPONSE']._serialized_start=1045
+  _globals['_GETSHIPMENTRESPONSE']._serialized_end=1116
+  _globals['_LISTSHIPMENTSREQUEST']._serialized_start=1118
+  _globals['_LISTSHIPMENTSREQUEST']._serialized_end=1215
+  _globals['_LISTSHIPMENTSRESPONSE']._serialized_start=1217
+  _globals['_LISTSHIPMENTSRESPONSE']._serialized_end=1316
+  _globals['_UPDATESHIPMENTREQUEST']._serialized_start=1319
+  _globals['_UPDATESHIPMENTREQUEST']._serialized_end=1453
+  _globals['_UPDATESHIPMENTRESPONSE']._serialized_start=1455
+  _globals['_UPDATESHIPMENTRESPONSE']._serialized_end=1529
+  _globals['_SHIPPINGSERVICE']._serialized_start=1707
+  _globals['_SHIPPINGSERVICE']._serialized_end=2473
 # @@protoc_insertion_point(module_scope)

@@ -72,6 +72,18 @@ class ReceiveOrderAlertResponse(_message.Message):
     shipments: _containers.RepeatedCompositeFieldContainer[Shipment]
     def __init__(self, shipments: _Optional[_Iterable[_Union[Shipment, _Mapping]]] = ...) -> None: ...
 
+class BatchReceiveOrderAlertsRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ReceiveOrderAlertRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ReceiveOrderAlertRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchReceiveOrderAlertsResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[ReceiveOrderAlertResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[ReceiveOrderAlertResponse, _Mapping]]] = ...) -> None: ...
+
 class GetShipmentRequest(_message.Message):
     __slots__ = ("shipment_id",)
     SHIPMENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class ShippingServiceStub:
                 request_serializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertRequest.SerializeToString,
                 response_deserializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertResponse.FromString,
                 _registered_method=True)
+        self.BatchReceiveOrderAlerts = channel.unary_unary(
+                '/shopmesh.shipping.v1.ShippingService/BatchReceiveOrderAlerts',
+                request_serializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsRequest.SerializeToString,
+                response_deserializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsResponse.FromString,
+                _registered_method=True)
         self.GetShipment = channel.unary_unary(
                 '/shopmesh.shipping.v1.ShippingService/GetShipment',
                 request_serializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.GetShipmentRequest.SerializeToString,
@@ -63,6 +68,15 @@ class ShippingServiceServicer:
         """Tells Shipping that an order was placed or changed. Shipping reads the
         order and brings its shipments in line with it: creates the missing ones,
         cancels those of a cancelled order. Safe to repeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchReceiveOrderAlerts(self, request, context):
+        """Internal: several alerts, all or none, in one transaction and with one
+        read of the orders from Orders (how Orders' outbox relay sends a batch).
+        Each request is checked as ReceiveOrderAlert checks it. For services only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +109,11 @@ def add_ShippingServiceServicer_to_server(servicer, server):
                     servicer.ReceiveOrderAlert,
                     request_deserializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertRequest.FromString,
                     response_serializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertResponse.SerializeToString,
+            ),
+            'BatchReceiveOrderAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchReceiveOrderAlerts,
+                    request_deserializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsRequest.FromString,
+                    response_serializer=shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsResponse.SerializeToString,
             ),
             'GetShipment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetShipment,
@@ -139,6 +158,33 @@ class ShippingService:
             '/shopmesh.shipping.v1.ShippingService/ReceiveOrderAlert',
             shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertRequest.SerializeToString,
             shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.ReceiveOrderAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchReceiveOrderAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopmesh.shipping.v1.ShippingService/BatchReceiveOrderAlerts',
+            shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsRequest.SerializeToString,
+            shopmesh_dot_shipping_dot_v1_dot_shipping__pb2.BatchReceiveOrderAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

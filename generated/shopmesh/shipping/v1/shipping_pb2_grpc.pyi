@@ -38,6 +38,11 @@ class ShippingServiceStub:
     order and brings its shipments in line with it: creates the missing ones,
     cancels those of a cancelled order. Safe to repeat.
     """
+    BatchReceiveOrderAlerts: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.BatchReceiveOrderAlertsRequest, _shipping_pb2.BatchReceiveOrderAlertsResponse]
+    """Internal: several alerts, all or none, in one transaction and with one
+    read of the orders from Orders (how Orders' outbox relay sends a batch).
+    Each request is checked as ReceiveOrderAlert checks it. For services only.
+    """
     GetShipment: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.GetShipmentRequest, _shipping_pb2.GetShipmentResponse]
     ListShipments: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.ListShipmentsRequest, _shipping_pb2.ListShipmentsResponse]
     UpdateShipment: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.UpdateShipmentRequest, _shipping_pb2.UpdateShipmentResponse]
@@ -52,6 +57,11 @@ class ShippingServiceAsyncStub(ShippingServiceStub):
     """Tells Shipping that an order was placed or changed. Shipping reads the
     order and brings its shipments in line with it: creates the missing ones,
     cancels those of a cancelled order. Safe to repeat.
+    """
+    BatchReceiveOrderAlerts: _aio.UnaryUnaryMultiCallable[_shipping_pb2.BatchReceiveOrderAlertsRequest, _shipping_pb2.BatchReceiveOrderAlertsResponse]  # type: ignore[assignment]
+    """Internal: several alerts, all or none, in one transaction and with one
+    read of the orders from Orders (how Orders' outbox relay sends a batch).
+    Each request is checked as ReceiveOrderAlert checks it. For services only.
     """
     GetShipment: _aio.UnaryUnaryMultiCallable[_shipping_pb2.GetShipmentRequest, _shipping_pb2.GetShipmentResponse]  # type: ignore[assignment]
     ListShipments: _aio.UnaryUnaryMultiCallable[_shipping_pb2.ListShipmentsRequest, _shipping_pb2.ListShipmentsResponse]  # type: ignore[assignment]
@@ -70,6 +80,17 @@ class ShippingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Tells Shipping that an order was placed or changed. Shipping reads the
         order and brings its shipments in line with it: creates the missing ones,
         cancels those of a cancelled order. Safe to repeat.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchReceiveOrderAlerts(
+        self,
+        request: _shipping_pb2.BatchReceiveOrderAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_shipping_pb2.BatchReceiveOrderAlertsResponse, _abc.Awaitable[_shipping_pb2.BatchReceiveOrderAlertsResponse]]:
+        """Internal: several alerts, all or none, in one transaction and with one
+        read of the orders from Orders (how Orders' outbox relay sends a batch).
+        Each request is checked as ReceiveOrderAlert checks it. For services only.
         """
 
     @_abc_1.abstractmethod
