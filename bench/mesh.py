@@ -86,7 +86,9 @@ def running(database_url: str, instances: Mapping[str, int]) -> Iterator[Mesh]:
     ports = {name: [free_port() for _ in range(instances[name])] for name in SERVICES}
     env = {
         "DATABASE_URL": database_url,
-        "LOG_LEVEL": "WARNING",
+        # As users run it: a line for every call, which costs CPU too, and
+        # which bench/handler_costs.py reads each handler's cost from.
+        "LOG_LEVEL": "INFO",
         **keys.service_env(),
         **{
             f"{name.upper()}_TARGET": balanced([f"127.0.0.1:{p}" for p in ports[name]])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bench import calls, cpu, data, flow
+from bench import calls, cpu, data, flow, handler_costs
 from bench.context import Context
 from bench.flow import Flows
 from bench.load import Outcome, open_loop, percentile
@@ -45,6 +45,8 @@ class Sustained:
     # The load generator's (this process's) CPU seconds while it sent.
     load_generator_cpu: float
     rss: dict[str, int]
+    # Each method's handler CPU over the run and drain, from the call logs.
+    handlers: dict[str, handler_costs.MethodCost]
 
     @property
     def create_p99(self) -> float | None:
@@ -142,6 +144,7 @@ class Sustained:
             Row(f"  CPU per order: {name}", self.per_order(seconds), "ms")
             for name, seconds in self.cpu.items()
         ]
+        rows += handler_costs.rows(self.handlers, self.flows.orders)
         rows.append(
             Row(
                 "Load generator CPU per order",
@@ -174,6 +177,7 @@ def run(context: Context, settings: Settings, *, rate: float, seconds: float) ->
     carts = data.add_carts(engine, context.catalogue, round(rate * seconds))
     since = flow.database_now(engine)
     roots = context.cpu_roots()
+    logs = handler_costs.log_offsets(context.mesh)
 
     async def drive() -> tuple[Outcome, dict[str, float], float]:
         channel = calls.channel(context.mesh.target("orders"))
@@ -204,6 +208,7 @@ def run(context: Context, settings: Settings, *, rate: float, seconds: float) ->
         shared_server=context.shared_server,
         load_generator_cpu=load_generator_cpu,
         rss={i.label: cpu.rss_bytes(i.pid) for i in context.mesh.instances},
+        handlers=handler_costs.since(context.mesh, logs),
     )
 
 

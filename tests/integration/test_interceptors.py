@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -146,3 +147,36 @@ def test_outgoing_calls_carry_the_request_id_a_service_token_and_a_shorter_deadl
     assert seen["metadata"][callctx.REQUEST_ID_KEY] == "req-9"
     caller = keys.verifier().principal(seen["metadata"][auth.AUTHORIZATION_KEY])
     assert caller.label == "service:orders"
+
+
+def _busy(request: bytes, context: Any) -> bytes:
+    deadline = time.thread_time() + 0.02  # 20 ms of this thread's CPU
+    while time.thread_time() < deadline:
+        pass
+    return b""
+
+
+def test_each_call_is_logged_with_the_cpu_its_handler_spent(
+    secrets_dir: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=[ServerInterceptor(keys.verifier())]
+    )
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE, {"Busy": grpc.unary_unary_rpc_method_handler(_busy)}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with caplog.at_level(logging.INFO), grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            channel.unary_unary(f"/{SERVICE}/Busy")(b"", metadata=as_customer(7), timeout=10)
+    finally:
+        server.stop(0).wait()
+
+    (line,) = [r for r in caplog.records if getattr(r, "method", "") == f"/{SERVICE}/Busy"]
+    assert 20 <= line.cpu_ms < 1000  # type: ignore[attr-defined]
+    assert line.code == "OK" and line.caller == "customer:7"  # type: ignore[attr-defined]
