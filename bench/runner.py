@@ -45,6 +45,8 @@ from tests.support import keys
 # takes one of its own: anchors.Pgbench.carts_needed). It ran at 600 to 1,000
 # transactions/s on 2 shared cores; one that runs out fails loudly.
 PGBENCH_TPS_CEILING = 2000
+# The closed loops' target: at least this share of their anchor's rate.
+ANCHOR_RATIO = 0.5
 
 
 @dataclass
@@ -182,6 +184,8 @@ def ratio_rows(options: Options, results: Results) -> list[Row]:
                 f" -T {options.pgbench_seconds}",
                 anchor_value=results.pgbench.tps,
                 text=loop_notes(results.create_order),
+                target=f"ratio >= {ANCHOR_RATIO}",
+                met=results.create_order.rate >= ANCHOR_RATIO * results.pgbench.tps,
             )
         )
     if results.get_order is not None and results.echo is not None:
@@ -193,6 +197,8 @@ def ratio_rows(options: Options, results: Results) -> list[Row]:
                 anchor=f"bare grpcio echo x {options.orders_instances}, same reply bytes",
                 anchor_value=results.echo.rate,
                 text=loop_notes(results.get_order),
+                target=f"ratio >= {ANCHOR_RATIO}",
+                met=results.get_order.rate >= ANCHOR_RATIO * results.echo.rate,
             )
         )
     return rows
