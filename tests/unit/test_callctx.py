@@ -40,3 +40,16 @@ def test_request_ids_are_new_each_time_and_the_outer_call_is_restored() -> None:
             assert callctx.request_id() == "inner" and callctx.work_budget() is None
         assert callctx.request_id() == "outer" and callctx.work_budget() is not None
     assert callctx.request_id() == ""
+
+
+def test_a_batch_call_names_the_requests_it_carries() -> None:
+    metadata = [("authorization", "Bearer x"), ("x-batch-of", "req-a,req-b,,req-c")]
+    assert callctx.batch_of(metadata) == ["req-a", "req-b", "req-c"]
+    assert callctx.batch_of([("x-request-id", "req-a")]) == []
+
+
+def test_a_batch_names_at_most_a_hundred_requests_in_the_log() -> None:
+    named = ",".join(f"req-{n}" for n in range(150))
+    carried = callctx.batch_of([(callctx.BATCH_OF_KEY, named)])
+    assert carried == [f"req-{n}" for n in range(100)]
+    assert callctx.BATCH_OF_KEY == "x-batch-of"
