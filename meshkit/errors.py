@@ -8,10 +8,13 @@ into a gRPC status carrying a `google.rpc.ErrorInfo` (and, for bad input, a
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 DOMAIN = "shopmesh.dev"
+
+T = TypeVar("T")
 
 
 class Kind(enum.Enum):
@@ -110,6 +113,13 @@ class Violations:
     def require(self, ok: bool, field_path: str, description: str) -> None:
         if not ok:
             self._found.append(FieldViolation(field_path, description))
+
+    def entries(self, field_path: str, entries: Sequence[T], most: int) -> list[tuple[str, T]]:
+        """A batch request's repeated field: it must hold 1 to `most`
+        entries. Returns those to check (the first `most`), each with the
+        prefix its own fields' paths start with (`requests[2].`)."""
+        self.require(0 < len(entries) <= most, field_path, f"1 to {most} entries")
+        return [(f"{field_path}[{index}].", entry) for index, entry in enumerate(entries[:most])]
 
     def raise_if_any(self) -> None:
         if self._found:

@@ -42,14 +42,9 @@ class NotificationServicer(notifications_pb2_grpc.NotificationServiceServicer):
     ) -> Any:
         principal.current().require(Role.SERVICE)
         check = Violations()
-        check.require(
-            0 < len(request.requests) <= outbox.MAX_BATCH,
-            "requests",
-            f"1 to {outbox.MAX_BATCH} requests",
-        )
         drafts = [
-            _checked_draft(check, one, f"requests[{index}].")
-            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
+            _checked_draft(check, one, at)
+            for at, one in check.entries("requests", request.requests, outbox.MAX_BATCH)
         ]
         check.raise_if_any()
         stored = self._handlers.send_many(drafts)

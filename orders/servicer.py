@@ -166,10 +166,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> Any:
         principal.current().require(Role.SERVICE)
         check = Violations()
-        _check_batch_size(check, "requests", len(request.requests))
         reports = [
-            _checked_report(check, one, f"requests[{index}].")
-            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
+            _checked_report(check, one, at)
+            for at, one in check.entries("requests", request.requests, outbox.MAX_BATCH)
         ]
         check.raise_if_any()
         orders = self._handlers.record_shipment_progress_many([r for r in reports if r])
@@ -178,9 +177,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def BatchGetOrders(self, request: pb.BatchGetOrdersRequest, context: Any) -> Any:
         principal.current().require(Role.SERVICE)
         check = Violations()
-        _check_batch_size(check, "order_ids", len(request.order_ids))
-        for index, order_id in enumerate(request.order_ids[: outbox.MAX_BATCH]):
-            check.require(order_id > 0, f"order_ids[{index}]", "must be a positive id")
+        for at, order_id in check.entries("order_ids", request.order_ids, outbox.MAX_BATCH):
+            check.require(order_id > 0, at.rstrip("."), "must be a positive id")
         check.raise_if_any()
         orders = self._handlers.get_orders(list(request.order_ids))
         return pb.BatchGetOrdersResponse(orders=[convert.order(o) for o in orders])
@@ -196,10 +194,6 @@ def _checked_report(
     progress = convert.PROGRESS.get(request.progress)
     check.require(progress is not None, f"{at}progress", "unknown progress")
     return None if progress is None else (request.order_id, request.shipment_id, progress)
-
-
-def _check_batch_size(check: Violations, field: str, size: int) -> None:
-    check.require(0 < size <= outbox.MAX_BATCH, field, f"1 to {outbox.MAX_BATCH} entries")
 
 
 def _require_id(value: int, field: str) -> None:

@@ -34,14 +34,9 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
     ) -> Any:
         principal.current().require(Role.SERVICE)
         check = Violations()
-        check.require(
-            0 < len(request.requests) <= outbox.MAX_BATCH,
-            "requests",
-            f"1 to {outbox.MAX_BATCH} entries",
-        )
         alerts = [
-            _checked_alert(check, one, f"requests[{index}].")
-            for index, one in enumerate(request.requests[: outbox.MAX_BATCH])
+            _checked_alert(check, one, at)
+            for at, one in check.entries("requests", request.requests, outbox.MAX_BATCH)
         ]
         check.raise_if_any()
         applied = self._handlers.receive_order_alerts(alerts)

@@ -78,3 +78,25 @@ def test_a_request_that_breaks_no_rule_passes() -> None:
     check = Violations()
     check.require(True, "quantity", "must be at least 1")
     check.raise_if_any()
+
+
+def test_a_batch_field_yields_each_entry_with_the_prefix_of_its_fields() -> None:
+    check = Violations()
+    assert check.entries("requests", ["a", "b"], most=2) == [
+        ("requests[0].", "a"),
+        ("requests[1].", "b"),
+    ]
+    assert check.entries("requests", ["a"], most=2) == [("requests[0].", "a")]
+    check.raise_if_any()  # one entry, and exactly the most: both fine
+
+
+@pytest.mark.parametrize("size", [0, 4])
+def test_an_empty_or_oversized_batch_is_a_violation_and_only_its_head_is_checked(
+    size: int,
+) -> None:
+    check = Violations()
+    entries = check.entries("requests", list(range(size)), most=3)
+    assert [entry for _, entry in entries] == list(range(min(size, 3)))
+    with pytest.raises(AppError) as refused:
+        check.raise_if_any()
+    assert refused.value.violations == (FieldViolation("requests", "1 to 3 entries"),)
