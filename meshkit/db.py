@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, func, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    TextClause,
+    create_engine,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -121,16 +131,43 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 _MAX_TIMEOUT_MS = 2**31 - 1
 
 
+def statement_timeout_ms() -> int:
+    """The call's deadline as a statement_timeout; 0 (none) outside a call
+    or for a call without a deadline."""
+    budget = callctx.work_budget()
+    return 0 if budget is None else min(max(1, int(budget * 1000)), _MAX_TIMEOUT_MS)
+
+
 def _bound_by_deadline(_: Session, __: SessionTransaction, connection: Connection) -> None:
     # Inside a call, no statement may outlive the caller's deadline: a lock
     # wait would otherwise hold a connection and its place in the lock queue
     # long after the caller gave up, and could still commit then.
-    budget = callctx.work_budget()
-    if budget is not None:
-        milliseconds = min(max(1, int(budget * 1000)), _MAX_TIMEOUT_MS)
+    if milliseconds := statement_timeout_ms():
         connection.exec_driver_sql(
             "SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),)
         )
+
+
+@contextmanager
+def reading(bind: Engine | sessionmaker[Session]) -> Iterator[Connection]:
+    """A connection for a read that is one statement (see `bounded`) and so
+    needs no transaction of its own. In autocommit, psycopg2 sends no BEGIN
+    and returning the connection sends no ROLLBACK: with the deadline in the
+    statement's own round trip, one round trip where a session took four.
+    (GetOrder, 3 x 2,000 reads each way: 491-523 -> 308-339 us of the
+    caller's CPU a read, 425-460 -> 345-370 us of PostgreSQL's.)"""
+    engine: Engine = bind if isinstance(bind, Engine) else bind.kw["bind"]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
+
+
+def bounded(sql: str) -> TextClause:
+    """`sql` for `reading`, bounded by the call's deadline: bind
+    `statement_timeout_ms` to statement_timeout_ms(). The SET LOCAL goes in
+    the same round trip; PostgreSQL runs a query string of several
+    statements as one implicit transaction, so it holds for `sql` and ends
+    with it."""
+    return text(f"SET LOCAL statement_timeout = :statement_timeout_ms; {sql}")
 
 
 # Statement cancelled, here by the statement_timeout set above.

@@ -60,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from meshkit import callctx
+from meshkit import callctx, db
 from meshkit.config import ConfigError, Settings
 from meshkit.listen import ConnectionLost, Listener
 
@@ -639,7 +639,7 @@ class Relay:
 
     def _next_due_in(self) -> float:
         """Seconds until the earliest postponed row is due (capped by the poll)."""
-        with self._engine.connect() as connection:
+        with db.reading(self._engine) as connection:
             due = connection.scalar(self._sql.next_due)
         if due is None:
             return self._poll_interval

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshkit import callctx, outbox
+from meshkit import callctx, db, outbox
 from meshkit.db import transaction
 from notifications import repository
 from notifications.channels import DeliveryChannel, Outgoing
@@ -44,8 +44,8 @@ class Deliverer:
         self, items: Sequence[tuple[bytes, outbox.Delivery]]
     ) -> list[Exception | None]:
         ids = [notifications_pb2.Notification.FromString(p).notification_id for p, _ in items]
-        with self._sessions() as session:
-            found = repository.with_addresses(session, ids)
+        with db.reading(self._sessions) as connection:
+            found = repository.with_addresses(connection, ids)
         outcomes: list[Exception | None] = []
         settled: dict[DeliveryState, list[int]] = {}
         for notification_id, (_, delivery) in zip(ids, items, strict=True):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, exists, func, select, text, update
+from sqlalchemy import Connection, Row, Table, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from meshkit import outbox
@@ -158,7 +158,7 @@ def page_for_customer(
 
 
 def with_addresses(
-    session: Session, notification_ids: Sequence[int]
+    session: Session | Connection, notification_ids: Sequence[int]
 ) -> dict[int, tuple[Row[Any], str | None]]:
     """Each notification found, with its customer's e-mail address (None if
     there is none)."""

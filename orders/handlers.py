@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meshkit import errors, paging
+from meshkit import db, errors, paging
 from meshkit.db import transaction
 from meshkit.principal import Principal, Role
 from orders import events, repository, store, tables
@@ -199,11 +199,11 @@ class OrderHandlers:
         return order
 
     def get_order(self, caller: Principal, order_id: int) -> Order:
-        with self._sessions() as session:
-            order = store.order(session, order_id)
-            if order is None or not caller.may_see_customer(order.customer_id):
-                raise order_not_found(order_id)
-            return order
+        with db.reading(self._sessions) as connection:
+            order = store.read_orders(connection, [order_id]).get(order_id)
+        if order is None or not caller.may_see_customer(order.customer_id):
+            raise order_not_found(order_id)
+        return order
 
     def list_orders(
         self, caller: Principal, customer_id: int, state: str | None, page_size: int, token: str
@@ -331,8 +331,8 @@ class OrderHandlers:
 
     def get_orders(self, order_ids: Sequence[int]) -> list[Order]:
         """Each order, in the order asked; NOT_FOUND for the first missing."""
-        with self._sessions() as session:
-            found = store.orders(session, order_ids)
+        with db.reading(self._sessions) as connection:
+            found = store.read_orders(connection, order_ids)
         for order_id in order_ids:
             if order_id not in found:
                 raise order_not_found(order_id)

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import Connection, RowMapping, text
 from sqlalchemy.orm import Session
 
-from meshkit import outbox
+from meshkit import db, outbox
 from orders.domain.allocation import Point, WarehouseStock
 from orders.domain.lifecycle import OrderState, Progress
 from orders.domain.money import Money
@@ -159,10 +159,12 @@ _ORDER_PARTS = """
     (SELECT coalesce(json_agg(json_build_array(s.shipment_id, s.progress)), '[]')
        FROM order_shipments s WHERE s.order_id = o.id) AS shipments
 """
-_ORDERS = text(
+_ORDERS_SQL = (
     f"SELECT {_ORDER_COLUMNS}, {_ORDER_PARTS} FROM orders o"
     " WHERE o.id = ANY(CAST(:order_ids AS bigint[]))"
 )
+_ORDERS = text(_ORDERS_SQL)
+_ORDERS_BOUNDED = db.bounded(_ORDERS_SQL)
 # In id order, so that transactions locking several orders never deadlock.
 _LOCK_ORDERS = text(
     f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = ANY(CAST(:order_ids AS bigint[]))"
@@ -278,6 +280,13 @@ def order(session: Session, order_id: int) -> Order | None:
 def orders(session: Session, order_ids: Sequence[int]) -> dict[int, Order]:
     """The orders found, by id, with their parts; one statement."""
     rows = session.execute(_ORDERS, {"order_ids": list(order_ids)}).mappings()
+    return {row["id"]: _order(row, row) for row in rows}
+
+
+def read_orders(connection: Connection, order_ids: Sequence[int]) -> dict[int, Order]:
+    """As `orders`, outside any transaction (db.reading): one round trip."""
+    parameters = {"order_ids": list(order_ids), "statement_timeout_ms": db.statement_timeout_ms()}
+    rows = connection.execute(_ORDERS_BOUNDED, parameters).mappings()
     return {row["id"]: _order(row, row) for row in rows}
 
 

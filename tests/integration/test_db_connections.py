@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from meshkit.db import as_app_error, make_engine
+from meshkit import callctx
+from meshkit.db import (
+    as_app_error,
+    bounded,
+    make_engine,
+    make_sessions,
+    reading,
+    statement_timeout_ms,
+)
 from meshkit.errors import Kind
 
 
@@ -76,5 +84,27 @@ def test_a_busy_connection_found_closed_fails_once_then_the_pool_is_renewed(
         error = as_app_error(failed.value)
         assert error is not None and error.kind is Kind.UNAVAILABLE  # the caller retries
         assert backend_pid(engine) != first
+    finally:
+        engine.dispose()
+
+
+def test_a_bounded_read_stops_at_the_calls_deadline_and_leaves_no_timeout_behind(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url, application_name="tests-read", pool_size=1)
+    sessions = make_sessions(engine)
+    try:
+        with (
+            callctx.bound("req-read", time_remaining=callctx.ANSWER_MARGIN + 0.2),
+            reading(sessions) as connection,
+            pytest.raises(DBAPIError) as stopped,
+        ):
+            connection.execute(
+                bounded("SELECT pg_sleep(5)"), {"statement_timeout_ms": statement_timeout_ms()}
+            )
+        deadline = as_app_error(stopped.value)
+        assert deadline is not None and deadline.kind is Kind.DEADLINE_EXCEEDED
+        with reading(sessions) as connection:  # the pool's one connection again
+            assert connection.execute(text("SHOW statement_timeout")).scalar() == "0"
     finally:
         engine.dispose()

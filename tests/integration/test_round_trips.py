@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from meshkit import callctx
@@ -68,17 +68,28 @@ def test_create_order_is_four_statements(
     assert len(statements) == 4, statements
 
 
-def test_get_order_is_two_statements(
-    sessions: sessionmaker[Session], placed: tuple[int, int], statements: list[str]
+def test_get_order_is_one_round_trip_outside_any_transaction(
+    engine: Engine, sessions: sessionmaker[Session], placed: tuple[int, int]
 ) -> None:
     customer_id, cart_id = placed
     caller = Principal(Role.CUSTOMER, customer_id=customer_id)
     handlers = OrderHandlers(sessions)
+    sent: list[tuple[str, bool]] = []
+
+    def record(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        # In autocommit psycopg2 sends no BEGIN before it, nor ROLLBACK after.
+        autocommit = conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
+        sent.append((" ".join(statement.split())[:29], autocommit))
+
     with within_a_call():
         order = handlers.create_order(caller, cart_id, "", None)
-        statements.clear()
-        handlers.get_order(caller, order.order_id)
-    assert len(statements) == 2, statements  # statement_timeout, the order with its parts
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            handlers.get_order(caller, order.order_id)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    # The deadline and the order with its parts, in one query string.
+    assert sent == [("SET LOCAL statement_timeout =", True)]
 
 
 def test_shipment_progress_is_four_statements(
