@@ -363,6 +363,10 @@ def _jwt_filter(topology: Topology, files: EdgeFiles) -> dict[str, Any]:
                     "forward": True,
                     "payload_in_metadata": "jwt_payload",
                     "clock_skew_seconds": 30,
+                    # A client sends the same token on every call until it
+                    # expires: verify its RS256 signature once. A cached token
+                    # is checked against its expiry on every lookup.
+                    "jwt_cache_config": {"jwt_cache_size": 10_000},
                 }
             },
             "rules": [
