@@ -123,9 +123,8 @@ class _Call:
                 async for response in behavior(request, context):
                     yield response
             if outcome.failure is not None:
-                await context.abort(
-                    outcome.failure.code, outcome.failure.details, outcome.trailing_metadata
-                )
+                # Its trailers are set already (_handled).
+                await context.abort(outcome.failure.code, outcome.failure.details)
 
         return stream
 
@@ -221,10 +220,10 @@ class _Outcome:
 
 
 def _abort(context: Any, outcome: _Outcome) -> NoReturn:
-    """End a plain (thread-run) call with its failure. The same on both
-    flavours: grpc.aio hands these calls a context without abort_with_status."""
+    """End a plain (thread-run) call with its failure, whose trailers
+    _handled has set. The same on both flavours: grpc.aio hands these calls
+    a context without abort_with_status."""
     assert outcome.failure is not None
-    context.set_trailing_metadata(outcome.trailing_metadata)
     context.abort(outcome.failure.code, outcome.failure.details)
     raise AssertionError("abort() returned")
 

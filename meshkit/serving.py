@@ -49,10 +49,13 @@ class Service:
 @dataclass
 class Running:
     server: servers.Server
-    port: int
     stop: threading.Event
     threads: list[threading.Thread]
     service: Service
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def shutdown(self, grace: float) -> None:
         """Report NOT_SERVING, let calls in flight finish within `grace`, then
@@ -126,4 +129,4 @@ def start(service: Service) -> Running:
     threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
     for thread in threads:
         thread.start()
-    return Running(server, server.port, stop, threads, service)
+    return Running(server, stop, threads, service)

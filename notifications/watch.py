@@ -120,14 +120,12 @@ class Hub:
         # interrupts streams on this loop too, so none slips in unnoticed.
         if not self._listening.is_set():
             raise watch_unavailable("the change feed was just lost; retry shortly")
-        followers = self._streams[customer_id]
-        if len(followers) >= self._per_customer:
-            self._forget_if_empty(customer_id)
+        if len(self._streams.get(customer_id, ())) >= self._per_customer:
             raise too_many_streams(customer_id, self._per_customer)
         if self._count >= self._most:
-            self._forget_if_empty(customer_id)
             raise watches_exhausted(self._most)
         subscription = Subscription()
+        followers = self._streams[customer_id]
         followers.add(subscription)
         self._count += 1
         try:
@@ -135,11 +133,8 @@ class Hub:
         finally:
             followers.discard(subscription)
             self._count -= 1
-            self._forget_if_empty(customer_id)
-
-    def _forget_if_empty(self, customer_id: int) -> None:
-        if not self._streams.get(customer_id):
-            self._streams.pop(customer_id, None)
+            if not followers:
+                del self._streams[customer_id]
 
     def _publish(self, changes: Iterable[tuple[int, int]]) -> None:
         for customer_id, notification_id in changes:
